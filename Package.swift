@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Release builds must target the CPU: without it Swift SIMD lowers to scalar libcalls
+/// and runs about 100x slower (see ../shared/design/toolchain-notes.md).
+let cpuFlags: [SwiftSetting] = [
+  .unsafeFlags(["-Xcc", "-march=native"], .when(platforms: [.linux])),
+  .unsafeFlags(["-Xcc", "-mcpu=native"], .when(platforms: [.macOS])),
+]
+
+/// Numeric targets are optimised even in debug builds so that debug tests stay usable.
+let numericFlags: [SwiftSetting] =
+  cpuFlags + [
+    .unsafeFlags(["-O"], .when(configuration: .debug))
+  ]
+
+let package = Package(
+  name: "Frontier",
+  platforms: [.macOS(.v14)],
+  products: [
+    .executable(name: "frontier", targets: ["FrontierCLI"]),
+    .library(name: "Frontier", targets: ["Kernels", "TensorCore"]),
+  ],
+  targets: [
+    .systemLibrary(
+      name: "CBLAS", pkgConfig: "openblas",
+      providers: [.apt(["libopenblas-dev"])]),
+    .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: numericFlags),
+    .target(name: "TensorCore", dependencies: ["Kernels"], swiftSettings: numericFlags),
+    .target(name: "TestSupport", dependencies: ["TensorCore"], swiftSettings: cpuFlags),
+    .executableTarget(
+      name: "FrontierCLI",
+      dependencies: ["Kernels", "TensorCore"],
+      swiftSettings: cpuFlags),
+    .testTarget(
+      name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: cpuFlags),
+  ]
+)

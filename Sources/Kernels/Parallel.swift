@@ -1,0 +1,65 @@
+import CBLAS
+import Dispatch
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Work splitting across the machine's cores.
+///
+/// Our kernels and OpenBLAS never run at the same time (we never call BLAS from inside a
+/// parallel region), so both use ``threadCount`` threads without oversubscribing.
+public enum Parallel {
+  /// Threads used by kernels and BLAS: `FRONTIER_THREADS` if set, else the active core count.
+  nonisolated(unsafe) public private(set) static var threadCount: Int = {
+    let n: Int
+    if let s = getenv("FRONTIER_THREADS"), let v = Int(String(cString: s)), v > 0 {
+      n = v
+    } else {
+      n = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
+    openblas_set_num_threads(Int32(n))
+    return n
+  }()
+
+  /// Sets the number of threads for our kernels and for BLAS.
+  public static func setThreadCount(_ n: Int) {
+    threadCount = max(1, n)
+    openblas_set_num_threads(Int32(threadCount))
+  }
+
+  /// Calls `body` on disjoint chunks covering `0..<count`, in parallel when there is
+  /// at least `grain` work per thread.
+  @inlinable
+  public static func forChunks(count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+    let threads = min(threadCount, max(1, count / max(grain, 1)))
+    if threads <= 1 {
+      if count > 0 { body(0..<count) }
+      return
+    }
+    withoutActuallyEscaping(body) { body in
+      let box = UncheckedSendable(body)
+      DispatchQueue.concurrentPerform(iterations: threads) { t in
+        let lo = count * t / threads
+        let hi = count * (t + 1) / threads
+        if lo < hi { box.value(lo..<hi) }
+      }
+    }
+  }
+
+  /// Calls `body(i)` for each `i` in `0..<count`, spreading the indices over threads.
+  @inlinable
+  public static func forEach(count: Int, _ body: (Int) -> Void) {
+    forChunks(count: count, grain: 1) { range in
+      for i in range { body(i) }
+    }
+  }
+}
+
+/// Wraps a value that is safe to share because the caller guarantees disjoint access.
+public struct UncheckedSendable<T>: @unchecked Sendable {
+  /// The wrapped value.
+  public let value: T
+  /// Wraps `value`.
+  @inlinable public init(_ value: T) { self.value = value }
+}

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Kernels
@@ -19,5 +20,17 @@ import Testing
     #expect(BufferPool.capacity(for: 4096) == 4096)
     let c = BufferPool.capacity(for: 5000)
     #expect(c >= 5000 && c <= 5000 * 5 / 4 + 1024)
+  }
+}
+
+@Suite struct VectorMathTests {
+  @Test func expMatchesLibm() {
+    for x in stride(from: Float(-87), through: 88, by: 0.37) {
+      let e = VectorMath.exp(x)
+      let r = Float(Foundation.exp(Double(x)))
+      #expect(abs(e - r) <= 4e-7 * r, "exp(\(x)) = \(e), libm \(r)")
+    }
+    #expect(VectorMath.exp(-Float.infinity) == 0)
+    #expect(VectorMath.exp(-100) == 0)
   }
 }

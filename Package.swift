@@ -19,7 +19,7 @@ let package = Package(
   platforms: [.macOS(.v14)],
   products: [
     .executable(name: "frontier", targets: ["FrontierCLI"]),
-    .library(name: "Frontier", targets: ["Kernels", "TensorCore"]),
+    .library(name: "Frontier", targets: ["Kernels", "TensorCore", "Checkpoints"]),
   ],
   targets: [
     .systemLibrary(
@@ -27,11 +27,14 @@ let package = Package(
       providers: [.apt(["libopenblas-dev"])]),
     .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: numericFlags),
     .target(name: "TensorCore", dependencies: ["Kernels"], swiftSettings: numericFlags),
+    .target(name: "Checkpoints", dependencies: ["Kernels", "TensorCore"], swiftSettings: cpuFlags),
     .target(name: "TestSupport", dependencies: ["TensorCore"], swiftSettings: cpuFlags),
     .executableTarget(
       name: "FrontierCLI",
-      dependencies: ["Kernels", "TensorCore"],
+      dependencies: ["Kernels", "TensorCore", "Checkpoints"],
       swiftSettings: cpuFlags),
+    .testTarget(
+      name: "CheckpointsTests", dependencies: ["Checkpoints", "TensorCore"], swiftSettings: cpuFlags),
     .testTarget(
       name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: cpuFlags),
   ]

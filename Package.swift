@@ -19,7 +19,7 @@ let package = Package(
   platforms: [.macOS(.v14)],
   products: [
     .executable(name: "frontier", targets: ["FrontierCLI"]),
-    .library(name: "Frontier", targets: ["Kernels", "TensorCore", "Checkpoints"]),
+    .library(name: "Frontier", targets: ["Kernels", "TensorCore", "NN", "Checkpoints", "Models"]),
   ],
   targets: [
     .systemLibrary(
@@ -27,14 +27,20 @@ let package = Package(
       providers: [.apt(["libopenblas-dev"])]),
     .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: numericFlags),
     .target(name: "TensorCore", dependencies: ["Kernels"], swiftSettings: numericFlags),
-    .target(name: "Checkpoints", dependencies: ["Kernels", "TensorCore"], swiftSettings: cpuFlags),
-    .target(name: "TestSupport", dependencies: ["TensorCore"], swiftSettings: cpuFlags),
+    .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: numericFlags),
+    .target(name: "Models", dependencies: ["TensorCore", "NN"], swiftSettings: numericFlags),
+    .target(name: "Checkpoints", dependencies: ["Kernels", "TensorCore", "NN"], swiftSettings: cpuFlags),
+    .target(name: "TestSupport", dependencies: ["TensorCore", "NN"], swiftSettings: cpuFlags),
     .executableTarget(
       name: "FrontierCLI",
-      dependencies: ["Kernels", "TensorCore", "Checkpoints"],
+      dependencies: ["Kernels", "TensorCore", "NN", "Checkpoints", "Models"],
       swiftSettings: cpuFlags),
     .testTarget(
-      name: "CheckpointsTests", dependencies: ["Checkpoints", "TensorCore"], swiftSettings: cpuFlags),
+      name: "CheckpointsTests", dependencies: ["Checkpoints", "TensorCore", "NN", "Models", "TestSupport"],
+      swiftSettings: cpuFlags),
+    .testTarget(
+      name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"], swiftSettings: cpuFlags),
+    .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], swiftSettings: cpuFlags),
     .testTarget(
       name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: cpuFlags),
   ]

@@ -8,7 +8,9 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable {
   public let remedy: String
 
   /// Creates an error for `path`.
-  public init(path: String, problem: String, remedy: String = "check that the file is complete and in the expected format") {
+  public init(
+    path: String, problem: String, remedy: String = "check that the file is complete and in the expected format"
+  ) {
     self.path = path
     self.problem = problem
     self.remedy = remedy

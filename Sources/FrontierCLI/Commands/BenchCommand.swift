@@ -1,0 +1,104 @@
+import Foundation
+import Models
+import NN
+import TensorCore
+
+/// `frontier bench`: kernel and training throughput, each against a reference measured in the same run.
+enum BenchCommand: Command {
+  static let name = "bench"
+  static let summary = "Measure kernel and training speed (ratios against references measured in the same run)."
+  static let options = [
+    OptionSpec("json", "print one JSON object instead of a table"),
+    OptionSpec("repeats", value: "N", default: "5", "timed repetitions per measurement (best is kept)"),
+    OptionSpec("train-steps", value: "N", default: "4", "timed GPT training steps"),
+  ]
+
+  static func run(_ args: ParsedArguments) throws {
+    let repeats = try args.int("repeats", default: 5)
+    let trainSteps = try args.int("train-steps", default: 4)
+    guard repeats > 0, trainSteps > 0 else {
+      throw UsageError(message: "frontier bench: --repeats and --train-steps must be positive")
+    }
+    var results: [(String, Double, String)] = []
+    func record(_ key: String, _ value: Double, _ note: String) {
+      results.append((key, value, note))
+      if !args.flag("json") { FileHandle.standardError.write("  measured \(key)\n".data(using: .utf8)!) }
+    }
+
+    // GEMM: our matmul against one raw BLAS call, 1024^3.
+    let n = 1024
+    let flops = 2.0 * Double(n * n * n)
+    let a = randomMatrix([n, n], seed: 1)
+    let b = randomMatrix([n, n], seed: 2)
+    let ours = KernelBenchmarks.bestTime(repeats: repeats) { _ = try? a.matmul(b) }
+    let raw = KernelBenchmarks.rawSGEMMSeconds(size: n, repeats: repeats)
+    record("gemm_gflops", flops / ours / 1e9, "Tensor.matmul 1024x1024x1024")
+    record("blas_gemm_gflops", flops / raw / 1e9, "cblas_sgemm 1024x1024x1024 (\(KernelBenchmarks.blasCore))")
+
+    // Memory-bound: a strided copy (transpose to contiguous) and row softmax, 64 MiB each way.
+    let big = randomMatrix([4096, 4096], seed: 3)
+    let bytes = Double(big.count * 4)
+    let transposed = try big.transposed()
+    let copy = KernelBenchmarks.bestTime(repeats: repeats) { _ = transposed.contiguous() }
+    record("copy_gb_per_s", 2 * bytes / copy / 1e9, "transpose 4096x4096 float32 to contiguous (read + write)")
+    let soft = KernelBenchmarks.bestTime(repeats: repeats) { _ = try? big.softmax() }
+    record("softmax_gb_per_s", 2 * bytes / soft / 1e9, "row softmax 4096x4096 (read + write)")
+
+    // Attention forward + backward, B 8, H 6, T 256, D 64, causal.
+    let (bb, h, t, d) = (8, 6, 256, 64)
+    let q = randomMatrix([bb, h, t, d], seed: 4)
+    let k = randomMatrix([bb, h, t, d], seed: 5)
+    let v = randomMatrix([bb, h, t, d], seed: 6)
+    let upstream = randomMatrix([bb, h, t, d], seed: 7)
+    let attentionTime = KernelBenchmarks.bestTime(repeats: repeats) {
+      _ = try? valueAndGradient(at: [q, k, v]) { x in
+        try (Tensor.attention(query: x[0], key: x[1], value: x[2], mask: AttentionMask(causal: true)) * upstream)
+          .sum()
+      }
+    }
+    // FlashAttention's convention: forward 4·B·H·T²·D halved by the causal mask, backward 2.5x forward.
+    let attentionFlops = 3.5 * 4 * Double(bb * h * t * t * d) / 2
+    record("attention_fwd_bwd_gflops", attentionFlops / attentionTime / 1e9, "B8 H6 T256 D64 causal, fwd+bwd")
+
+    // One full GPT training step: forward, backward, AdamW.
+    let config = GPTConfiguration(vocabularySize: 512, contextLength: 256, layers: 6, heads: 6, width: 384)
+    var rng = RandomGenerator(seed: 8)
+    let model = try GPT(config, generator: &rng)
+    let optimizer = AdamW(learningRate: 3e-4, weightDecay: 0.1, decays: AdamW.decayMatricesOnly)
+    let batch = 8
+    let ids = (0..<(batch * (config.contextLength + 1))).map { _ in Int64(rng.next() % 512) }
+    let tokens = Tensor(indices: ids, shape: [batch, config.contextLength + 1])
+    let inputs = try tokens.sliced(axis: 1, 0..<config.contextLength).contiguous()
+    let targets = try tokens.sliced(axis: 1, 1..<(config.contextLength + 1)).contiguous()
+    func step() throws {
+      let (_, grads) = try valueAndGradient(of: model) { m in try m.loss(inputs: inputs, targets: targets) }
+      try optimizer.update(model, gradients: grads)
+    }
+    try step()
+    let stepTime = KernelBenchmarks.bestTime(repeats: trainSteps) { try? step() }
+    record(
+      "train_tokens_per_s", Double(batch * config.contextLength) / stepTime,
+      "GPT 6L 6H 384w ctx256 batch 8 vocab 512 (\(model.parameterCount) parameters), fwd+bwd+AdamW")
+
+    if args.flag("json") {
+      var object: [String: Any] = [:]
+      for (key, value, _) in results { object[key] = (value * 1000).rounded() / 1000 }
+      object["threads"] = Parallel.threadCount
+      object["gemm_ratio_to_blas"] = ((results[0].1 / results[1].1) * 1000).rounded() / 1000
+      let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+      print(String(decoding: data, as: UTF8.self))
+    } else {
+      print("| measurement | value | what |")
+      print("|---|---:|---|")
+      for (key, value, note) in results { print("| \(key) | \(String(format: "%.2f", value)) | \(note) |") }
+      print(
+        String(format: "| gemm ratio to BLAS | %.3f | gemm_gflops / blas_gemm_gflops |", results[0].1 / results[1].1))
+      print("threads: \(Parallel.threadCount)")
+    }
+  }
+
+  static func randomMatrix(_ shape: [Int], seed: UInt64) -> Tensor {
+    var rng = RandomGenerator(seed: seed)
+    return Tensor.normal(shape, generator: &rng)
+  }
+}

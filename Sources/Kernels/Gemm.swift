@@ -1,0 +1,85 @@
+import CBLAS
+
+/// Single-precision matrix products through OpenBLAS.
+///
+/// Row-major throughout. A product with one output row goes to GEMV, which Debian's OpenBLAS
+/// runs about 4x faster than SGEMM with M = 1 (see toolchain-notes.md).
+public enum Gemm {
+  /// C = alpha * op(A) * op(B) + beta * C, where op(A) is M x K and op(B) is K x N.
+  public static func multiply(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float = 0,
+    c: UnsafeMutablePointer<Float>, ldc: Int
+  ) {
+    guard m > 0, n > 0 else { return }
+    if k == 0 {
+      for i in 0..<m {
+        for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] }
+      }
+      return
+    }
+    if m == 1 {
+      // y = alpha * op(B)^T x + beta y with x the single row of op(A).
+      let incX = transposeA ? lda : 1
+      if transposeB {
+        // op(B) = B^T where B is N x K: y = B x.
+        cblas_sgemv(
+          CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), a, Int32(incX), beta, c, 1)
+      } else {
+        cblas_sgemv(
+          CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb), a, Int32(incX), beta, c, 1)
+      }
+      return
+    }
+    cblas_sgemm(
+      CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+      Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+  }
+
+  /// The plain triple loop twin of ``multiply(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``.
+  public static func multiplyReference(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float = 0,
+    c: UnsafeMutablePointer<Float>, ldc: Int
+  ) {
+    for i in 0..<m {
+      for j in 0..<n {
+        var s = 0.0
+        for p in 0..<k {
+          let x = transposeA ? a[p * lda + i] : a[i * lda + p]
+          let y = transposeB ? b[j * ldb + p] : b[p * ldb + j]
+          s += Double(x) * Double(y)
+        }
+        let old = beta == 0 ? 0 : beta * c[i * ldc + j]
+        c[i * ldc + j] = alpha * Float(s) + old
+      }
+    }
+  }
+}
+
+extension Gemm {
+  /// Runs one product per batch entry: operand i starts at `aOffsets[i]` / `bOffsets[i]` elements,
+  /// output i at `i * m * n` (contiguous output).
+  public static func multiplyBatched(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+    a: UnsafePointer<Float>, lda: Int, aOffsets: [Int], b: UnsafePointer<Float>, ldb: Int, bOffsets: [Int],
+    c: UnsafeMutablePointer<Float>
+  ) {
+    for i in 0..<aOffsets.count {
+      multiply(
+        transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a + aOffsets[i], lda: lda,
+        b: b + bOffsets[i], ldb: ldb, c: c + i * m * n, ldc: n)
+    }
+  }
+
+  /// Fills each of `rows` rows of `c` (row stride `ldc`) with `vector` (length `cols`), e.g. a bias before a GEMM with beta 1.
+  public static func broadcastRows(
+    _ vector: UnsafePointer<Float>, into c: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ldc: Int
+  ) {
+    let pv = UncheckedSendable(vector)
+    let pc = UncheckedSendable(c)
+    Parallel.forChunks(count: rows, grain: Swift.max(1, 16384 / Swift.max(cols, 1))) { range in
+      for r in range { (pc.value + r * ldc).update(from: pv.value, count: cols) }
+    }
+  }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// Every `frontier` subcommand.
 nonisolated(unsafe) let commands: [any Command.Type] = [DemoCommand.self, BenchCommand.self]
@@ -11,6 +12,7 @@ func printTopLevelHelp() {
 }
 
 func main() -> Int32 {
+  BLASRuntime.ensureOptimizedKernels()
   let argv = Array(CommandLine.arguments.dropFirst())
   guard let first = argv.first else {
     printTopLevelHelp()

@@ -17,27 +17,22 @@ public enum KernelBenchmarks {
     return best
   }
 
-  /// Best time of one direct `cblas_sgemm` call on n x n x n row-major matrices.
+  /// Best time of one direct `cblas_sgemm` call on n x n x n row-major matrices, with OpenBLAS's own
+  /// threading over ``Parallel/threadCount`` threads.
   public static func rawSGEMMSeconds(size n: Int, repeats: Int) -> Double {
     let a = Buffer(byteCount: n * n * 4, zeroed: true)
     let b = Buffer(byteCount: n * n * 4, zeroed: true)
     let c = Buffer(byteCount: n * n * 4, zeroed: true)
     let pa = a.pointer(as: Float.self)
     let pb = b.pointer(as: Float.self)
-    for i in 0..<(n * n) {
-      pa[i] = Float(i % 7) * 0.01
-      pb[i] = Float(i % 5) * 0.01
-    }
+    Elementwise.fill(pa, value: 0.01, count: n * n)
+    Elementwise.fill(pb, value: 0.02, count: n * n)
+    openblas_set_num_threads(Int32(Parallel.threadCount))
+    defer { openblas_set_num_threads(1) }
     return bestTime(repeats: repeats) {
       cblas_sgemm(
         CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, pa, Int32(n), pb, Int32(n), 0,
         c.pointer(as: Float.self), Int32(n))
     }
-  }
-
-  /// The name of the OpenBLAS kernel set in use (e.g. "Cooperlake").
-  public static var blasCore: String {
-    guard let p = openblas_get_corename() else { return "unknown" }
-    return String(cString: p)
   }
 }

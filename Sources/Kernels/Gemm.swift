@@ -31,6 +31,43 @@ public enum Gemm {
       }
       return
     }
+    // Split the output between our threads: rows when there are many, else columns.
+    let threads = Parallel.threadCount
+    let work = Double(m) * Double(n) * Double(k)
+    guard threads > 1, work >= 4e6 else {
+      sgemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+      return
+    }
+    let pa = UncheckedSendable(a)
+    let pb = UncheckedSendable(b)
+    let pc = UncheckedSendable(c)
+    if m >= n || m >= 64 * threads {
+      let pieces = min(threads, max(1, m / 16))
+      Parallel.forEach(count: pieces) { t in
+        let lo = m * t / pieces / 8 * 8
+        let hi = t == pieces - 1 ? m : m * (t + 1) / pieces / 8 * 8
+        guard hi > lo else { return }
+        let aStart = transposeA ? pa.value + lo : pa.value + lo * lda
+        sgemm(transposeA, transposeB, hi - lo, n, k, alpha, aStart, lda, pb.value, ldb, beta, pc.value + lo * ldc, ldc)
+      }
+    } else {
+      let pieces = min(threads, max(1, n / 16))
+      Parallel.forEach(count: pieces) { t in
+        let lo = n * t / pieces / 16 * 16
+        let hi = t == pieces - 1 ? n : n * (t + 1) / pieces / 16 * 16
+        guard hi > lo else { return }
+        let bStart = transposeB ? pb.value + lo * ldb : pb.value + lo
+        sgemm(transposeA, transposeB, m, hi - lo, k, alpha, pa.value, lda, bStart, ldb, beta, pc.value + lo, ldc)
+      }
+    }
+  }
+
+  /// One single-threaded BLAS call.
+  @inline(__always)
+  static func sgemm(
+    _ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float, _ a: UnsafePointer<Float>,
+    _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+  ) {
     cblas_sgemm(
       CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
       Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))

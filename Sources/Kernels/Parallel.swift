@@ -7,8 +7,9 @@ import Dispatch
 
 /// Work splitting across the machine's cores.
 ///
-/// Our kernels and OpenBLAS never run at the same time (we never call BLAS from inside a
-/// parallel region), so both use ``threadCount`` threads without oversubscribing.
+/// OpenBLAS runs single-threaded and our own threads split large products between them (see
+/// ``Gemm``), so one pool of ``threadCount`` threads does all the work: no BLAS worker threads spin
+/// while our kernels run, and nothing oversubscribes the cores.
 public enum Parallel {
   /// Threads used by kernels and BLAS: `FRONTIER_THREADS` if set, else the active core count.
   nonisolated(unsafe) public private(set) static var threadCount: Int = {
@@ -18,14 +19,14 @@ public enum Parallel {
     } else {
       n = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
-    openblas_set_num_threads(Int32(n))
+    openblas_set_num_threads(1)
     return n
   }()
 
   /// Sets the number of threads for our kernels and for BLAS.
   public static func setThreadCount(_ n: Int) {
     threadCount = max(1, n)
-    openblas_set_num_threads(Int32(threadCount))
+    openblas_set_num_threads(1)
   }
 
   /// Calls `body` on disjoint chunks covering `0..<count`, in parallel when there is

@@ -8,14 +8,14 @@ enum DemoCommand: Command {
   static let name = "demo"
   static let summary = "Train a small byte-level GPT on tiny-shakespeare for a minute, then sample from it."
   static let options = [
-    OptionSpec("steps", value: "N", default: "300", "training steps"),
+    OptionSpec("steps", value: "N", default: "600", "training steps"),
     OptionSpec("seed", value: "N", default: "1", "random seed"),
     OptionSpec("data", value: "FILE", default: "tinyshakespeare/input.txt", "text file (under the data folder)"),
     OptionSpec("sample", value: "N", default: "300", "bytes to sample after training"),
   ]
 
   static func run(_ args: ParsedArguments) throws {
-    let steps = try args.int("steps", default: 300)
+    let steps = try args.int("steps", default: 600)
     let seed = try args.int("seed", default: 1)
     let sampleLength = try args.int("sample", default: 300)
     guard steps >= 0, sampleLength >= 0 else { throw UsageError(message: "frontier demo: counts must be non-negative") }
@@ -31,7 +31,7 @@ enum DemoCommand: Command {
     let model = try GPT(config, generator: &rng)
     print("frontier demo: byte-level GPT, \(model.parameterCount) parameters, \(bytes.count) bytes of \(path)")
     let optimizer = AdamW(learningRate: 1e-3, weightDecay: 0.1, decays: AdamW.decayMatricesOnly)
-    let schedule = LearningRateSchedule.cosine(peak: 2e-3, minimum: 2e-4, warmup: 20, total: max(steps, 1))
+    let schedule = LearningRateSchedule.cosine(peak: 3e-3, minimum: 3e-4, warmup: 30, total: max(steps, 1))
     let batch = 16
     let t = config.contextLength
     func window(_ range: Range<Int>) -> (Tensor, Tensor) {

@@ -121,3 +121,20 @@ import Testing
     }
   }
 }
+
+@Suite struct ConversionOpTests {
+  @Test func halfAndBFloat16RoundTripAndRound() throws {
+    let x = Tensor([1, -2.5, 65504, 1e-8, 3.140625, 0.1], shape: [2, 3])
+    let h = x.converted(to: .float16)
+    #expect(h.dtype == .float16)
+    #expect(h.floats == [1, -2.5, 65504, Float(Float16(1e-8)), 3.140625, Float(Float16(0.1))])
+    let b = x.converted(to: .bfloat16).floats
+    #expect(b[0] == 1 && b[1] == -2.5 && b[4] == 3.140625)
+    #expect(abs(b[5] - 0.1) < 0.001 && b[5] != 0.1)
+    let i = Tensor(indices: [3, -7], shape: [2])
+    #expect(i.converted(to: .int32).converted(to: .float32).floats == [3, -7])
+    // Gradients pass through float conversions unchanged.
+    let (_, g) = try valueAndGradient(at: [x]) { v in try v[0].converted(to: .float16).converted(to: .float32).sum() }
+    #expect(g[0].floats == [1, 1, 1, 1, 1, 1])
+  }
+}

@@ -19,7 +19,7 @@ let package = Package(
   platforms: [.macOS(.v14)],
   products: [
     .executable(name: "frontier", targets: ["FrontierCLI"]),
-    .library(name: "Frontier", targets: ["Kernels", "TensorCore", "NN", "Checkpoints", "Models"]),
+    .library(name: "Frontier", targets: ["Kernels", "TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Distributed"]),
   ],
   targets: [
     .systemLibrary(
@@ -28,12 +28,14 @@ let package = Package(
     .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: numericFlags),
     .target(name: "TensorCore", dependencies: ["Kernels"], swiftSettings: numericFlags),
     .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: numericFlags),
-    .target(name: "Models", dependencies: ["TensorCore", "NN"], swiftSettings: numericFlags),
+    .target(name: "LMCore", dependencies: ["TensorCore", "NN"], swiftSettings: numericFlags),
+    .target(name: "Models", dependencies: ["TensorCore", "NN", "LMCore", "Checkpoints"], swiftSettings: numericFlags),
+    .target(name: "Distributed", dependencies: [], swiftSettings: cpuFlags),
     .target(name: "Checkpoints", dependencies: ["Kernels", "TensorCore", "NN"], swiftSettings: cpuFlags),
     .target(name: "TestSupport", dependencies: ["TensorCore", "NN"], swiftSettings: cpuFlags),
     .executableTarget(
       name: "FrontierCLI",
-      dependencies: ["Kernels", "TensorCore", "NN", "Checkpoints", "Models"],
+      dependencies: ["Kernels", "TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Distributed"],
       swiftSettings: cpuFlags),
     .testTarget(
       name: "CheckpointsTests", dependencies: ["Checkpoints", "TensorCore", "NN", "Models", "TestSupport"],

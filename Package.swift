@@ -19,7 +19,9 @@ let package = Package(
   platforms: [.macOS(.v14)],
   products: [
     .executable(name: "frontier", targets: ["FrontierCLI"]),
-    .library(name: "Frontier", targets: ["Kernels", "TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Distributed"]),
+    .library(
+      name: "Frontier",
+      targets: ["Kernels", "TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Distributed", "Generation"]),
   ],
   targets: [
     .systemLibrary(
@@ -31,17 +33,20 @@ let package = Package(
     .target(name: "LMCore", dependencies: ["TensorCore", "NN"], swiftSettings: numericFlags),
     .target(name: "Models", dependencies: ["TensorCore", "NN", "LMCore", "Checkpoints"], swiftSettings: numericFlags),
     .target(name: "Distributed", dependencies: [], swiftSettings: cpuFlags),
+    .target(name: "Generation", dependencies: ["TensorCore", "LMCore"], swiftSettings: numericFlags),
     .target(name: "Checkpoints", dependencies: ["Kernels", "TensorCore", "NN"], swiftSettings: cpuFlags),
     .target(name: "TestSupport", dependencies: ["TensorCore", "NN"], swiftSettings: cpuFlags),
     .executableTarget(
       name: "FrontierCLI",
-      dependencies: ["Kernels", "TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Distributed"],
+      dependencies: ["Kernels", "TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Distributed", "Generation"],
       swiftSettings: cpuFlags),
     .testTarget(
       name: "CheckpointsTests", dependencies: ["Checkpoints", "TensorCore", "NN", "Models", "TestSupport"],
       swiftSettings: cpuFlags),
     .testTarget(
       name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"], swiftSettings: cpuFlags),
+    .testTarget(
+      name: "GenerationTests", dependencies: ["Generation", "LMCore", "TestSupport"], swiftSettings: cpuFlags),
     .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], swiftSettings: cpuFlags),
     .testTarget(
       name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: cpuFlags),

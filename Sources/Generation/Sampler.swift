@@ -1,0 +1,158 @@
+import Foundation
+import Kernels
+
+/// How the next token is chosen from the model's logits.
+public struct SamplingOptions: Sendable, Equatable, Codable {
+  /// Softmax temperature; 0 means greedy (argmax).
+  public var temperature: Float
+  /// Keep only the k most likely tokens (0: off).
+  public var topK: Int
+  /// Keep the smallest set of tokens whose probability reaches p (1: off).
+  public var topP: Float
+  /// Drop tokens whose probability is below minP times the top probability (0: off).
+  public var minP: Float
+  /// Divide positive (multiply negative) logits of tokens already in the context by this (1: off), as in HF.
+  public var repetitionPenalty: Float
+  /// Random seed of the sampler.
+  public var seed: UInt64
+
+  /// Creates options; the defaults are greedy decoding.
+  public init(
+    temperature: Float = 0, topK: Int = 0, topP: Float = 1, minP: Float = 0, repetitionPenalty: Float = 1,
+    seed: UInt64 = 0
+  ) {
+    self.temperature = temperature
+    self.topK = topK
+    self.topP = topP
+    self.minP = minP
+    self.repetitionPenalty = repetitionPenalty
+    self.seed = seed
+  }
+
+  /// Checks the ranges; the message names the offending option.
+  public func validate() throws {
+    guard temperature >= 0, temperature.isFinite else {
+      throw SamplingError("temperature must be >= 0, got \(temperature)")
+    }
+    guard topK >= 0 else { throw SamplingError("top-k must be >= 0, got \(topK)") }
+    guard topP > 0 && topP <= 1 else { throw SamplingError("top-p must be in (0, 1], got \(topP)") }
+    guard minP >= 0 && minP < 1 else { throw SamplingError("min-p must be in [0, 1), got \(minP)") }
+    guard repetitionPenalty > 0 else { throw SamplingError("repetition penalty must be > 0, got \(repetitionPenalty)") }
+  }
+}
+
+/// A sampling option out of range.
+public struct SamplingError: Error, CustomStringConvertible {
+  /// What is wrong.
+  public let description: String
+  init(_ message: String) { description = message }
+}
+
+/// Turns logits into tokens: penalties, temperature, truncation (top-k, top-p, min-p), then a draw.
+public struct Sampler {
+  /// The options in force.
+  public let options: SamplingOptions
+  /// The random stream (serialisable for reproducible resumption).
+  public var generator: RandomGenerator
+
+  /// A sampler seeded from `options.seed`.
+  public init(_ options: SamplingOptions) {
+    self.options = options
+    self.generator = RandomGenerator(seed: options.seed)
+  }
+
+  /// The processed distribution over the vocabulary (probabilities summing to 1; zeros outside the kept set).
+  /// Greedy options give a one-hot vector at the argmax.
+  public func distribution(logits: [Float], context: [Int] = []) -> [Float] {
+    var z = logits
+    if options.repetitionPenalty != 1 {
+      for id in Set(context) where id >= 0 && id < z.count {
+        z[id] = z[id] > 0 ? z[id] / options.repetitionPenalty : z[id] * options.repetitionPenalty
+      }
+    }
+    if options.temperature == 0 {
+      var out = [Float](repeating: 0, count: z.count)
+      if let best = Sampler.argmax(z) { out[best] = 1 }
+      return out
+    }
+    let invT = 1 / options.temperature
+    let maxLogit = z.max() ?? 0
+    var probs = z.map { Foundation.exp(($0 - maxLogit) * invT) }
+    var order: [Int]?
+    if options.topK > 0 && options.topK < probs.count {
+      let sorted = Sampler.descendingOrder(probs, limit: options.topK)
+      let keep = Set(sorted)
+      for i in probs.indices where !keep.contains(i) { probs[i] = 0 }
+      order = sorted
+    }
+    var total = probs.reduce(0, +)
+    if options.minP > 0, let top = probs.max() {
+      let cut = options.minP * top
+      for i in probs.indices where probs[i] < cut { probs[i] = 0 }
+      total = probs.reduce(0, +)
+    }
+    if options.topP < 1 {
+      let ranked = order ?? Sampler.descendingOrder(probs, limit: probs.count)
+      var cumulative: Float = 0
+      var keep = Set<Int>()
+      for i in ranked where probs[i] > 0 {
+        keep.insert(i)
+        cumulative += probs[i] / total
+        if cumulative >= options.topP { break }
+      }
+      for i in probs.indices where !keep.contains(i) { probs[i] = 0 }
+      total = probs.reduce(0, +)
+    }
+    return probs.map { $0 / total }
+  }
+
+  /// Chooses the next token.
+  public mutating func sample(logits: [Float], context: [Int] = []) -> Int {
+    if options.temperature == 0 && options.repetitionPenalty == 1 { return Sampler.argmax(logits) ?? 0 }
+    let probs = distribution(logits: logits, context: context)
+    return draw(from: probs)
+  }
+
+  /// Draws an index from a probability vector (inverse CDF with one uniform number).
+  public mutating func draw(from probs: [Float]) -> Int {
+    let u = Double(generator.nextFloat())
+    var cumulative = 0.0
+    var last = 0
+    for (i, p) in probs.enumerated() where p > 0 {
+      cumulative += Double(p)
+      last = i
+      if u < cumulative { return i }
+    }
+    return last
+  }
+
+  /// Index of the largest value (first on ties).
+  public static func argmax(_ values: [Float]) -> Int? {
+    guard var best = values.indices.first else { return nil }
+    for i in values.indices where values[i] > values[best] { best = i }
+    return best
+  }
+
+  /// Indices of the `limit` largest values, largest first (stable on ties).
+  static func descendingOrder(_ values: [Float], limit: Int) -> [Int] {
+    if limit >= values.count / 4 {
+      return Array(
+        values.indices.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }.prefix(limit))
+    }
+    // Partial selection: keep a sorted buffer of the best `limit` candidates.
+    var best: [Int] = []
+    best.reserveCapacity(limit + 1)
+    for i in values.indices {
+      if best.count == limit, let last = best.last, values[i] <= values[last] { continue }
+      var lo = 0
+      var hi = best.count
+      while lo < hi {
+        let mid = (lo + hi) / 2
+        if values[best[mid]] >= values[i] { lo = mid + 1 } else { hi = mid }
+      }
+      best.insert(i, at: lo)
+      if best.count > limit { best.removeLast() }
+    }
+    return best
+  }
+}

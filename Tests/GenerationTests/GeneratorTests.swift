@@ -1,0 +1,104 @@
+import Foundation
+import LMCore
+import TestSupport
+import Testing
+
+@testable import Generation
+@testable import TensorCore
+
+/// A bigram model: the logits after token t are row t of a table. One dummy cache layer.
+final class BigramModel: LanguageModel {
+  let table: Tensor
+  var vocabularySize: Int { table.shape[0] }
+  let contextLength: Int
+  let layerCount = 1
+  let keyValueShape = (heads: 1, headDimensions: 1)
+  var calls: [Int] = []
+
+  init(table: Tensor, contextLength: Int = 64) {
+    self.table = table
+    self.contextLength = contextLength
+  }
+
+  func logits(_ ids: Tensor, cache: KVCache?) throws -> Tensor {
+    calls.append(ids.shape[1])
+    if let cache {
+      let kv = Tensor.zeros([ids.shape[0], 1, ids.shape[1], 1])
+      _ = try cache.append(layer: 0, keys: kv, values: kv)
+      cache.commit()
+    }
+    return try table.embedding(ids)
+  }
+}
+
+@Suite struct GeneratorTests {
+  /// Token i prefers i+1 (mod V), then i+2.
+  func chainModel(vocabulary v: Int = 6) -> BigramModel {
+    var rows: [Float] = []
+    for i in 0..<v {
+      for j in 0..<v { rows.append(j == (i + 1) % v ? 3 : (j == (i + 2) % v ? 2 : 0)) }
+    }
+    return BigramModel(table: Tensor(rows, shape: [v, v]))
+  }
+
+  @Test func greedyFollowsTheArgmaxChainWithOnePrefillAndOneStepPerToken() throws {
+    let model = chainModel()
+    let result = try Generator(model: model).generate(prompt: [0, 1], options: GenerationOptions(maxTokens: 5))
+    #expect(result.tokens == [2, 3, 4, 5, 0])
+    #expect(model.calls == [2, 1, 1, 1, 1])
+    #expect(result.stopReason == .length)
+  }
+
+  @Test func stopTokensStringsAndContextLimits() throws {
+    let model = chainModel()
+    let byToken = try Generator(model: model).generate(
+      prompt: [0], options: GenerationOptions(maxTokens: 10, stopTokens: [3]))
+    #expect(byToken.tokens == [1, 2])
+    #expect(byToken.stopReason == .stopToken)
+    let decode = { (ids: [Int]) in ids.map { String(UnicodeScalar(UInt8(97 + $0))) }.joined() }
+    let byString = try Generator(model: model).generate(
+      prompt: [0], options: GenerationOptions(maxTokens: 10, stopStrings: ["de"]), decode: decode)
+    #expect(byString.text == "bc")
+    #expect(byString.stopReason == .stopString)
+    let small = BigramModel(table: model.table, contextLength: 4)
+    let full = try Generator(model: small).generate(prompt: [0, 1], options: GenerationOptions(maxTokens: 10))
+    #expect(full.tokens.count == 3 && full.stopReason == .contextFull)
+    #expect(throws: GenerationError.self) {
+      try Generator(model: small).generate(prompt: [0, 1, 2, 3, 4], options: GenerationOptions(maxTokens: 1))
+    }
+    #expect(throws: GenerationError.self) {
+      try Generator(model: small).generate(prompt: [9], options: GenerationOptions(maxTokens: 1))
+    }
+  }
+
+  @Test func samplingIsSeededAndTruncationsKeepTheRightSets() throws {
+    let logits: [Float] = [2, 1.5, 1, 0.5, 0, -5]
+    let topK = Sampler(SamplingOptions(temperature: 1, topK: 2)).distribution(logits: logits)
+    #expect(topK.enumerated().filter { $0.element > 0 }.map(\.offset) == [0, 1])
+    let e = logits.map { Foundation.exp(Double($0)) }
+    #expect(abs(Double(topK[0]) - e[0] / (e[0] + e[1])) < 1e-6)
+    // Top-p 0.6: probabilities are about .40 .24 .15 .09 .05 .0003 -> the first two reach 0.6.
+    let topP = Sampler(SamplingOptions(temperature: 1, topP: 0.6)).distribution(logits: logits)
+    #expect(topP.enumerated().filter { $0.element > 0 }.map(\.offset) == [0, 1])
+    let minP = Sampler(SamplingOptions(temperature: 1, minP: 0.3)).distribution(logits: logits)
+    #expect(minP.enumerated().filter { $0.element > 0 }.map(\.offset) == [0, 1, 2])
+    let penalised = Sampler(SamplingOptions(repetitionPenalty: 2)).distribution(logits: logits, context: [0])
+    #expect(penalised[1] == 1)  // 2/2 = 1 < 1.5: token 1 wins greedy once token 0 is penalised
+    var a = Sampler(SamplingOptions(temperature: 1, seed: 9))
+    var b = Sampler(SamplingOptions(temperature: 1, seed: 9))
+    let drawsA = (0..<50).map { _ in a.sample(logits: logits) }
+    let drawsB = (0..<50).map { _ in b.sample(logits: logits) }
+    #expect(drawsA == drawsB)
+    // Empirical frequencies follow the softmax (chi-square-like bound on 20k draws).
+    var s = Sampler(SamplingOptions(temperature: 1, seed: 3))
+    var counts = [Int](repeating: 0, count: 6)
+    for _ in 0..<20_000 { counts[s.sample(logits: logits)] += 1 }
+    let total = e.reduce(0, +)
+    for i in 0..<5 {
+      let p = e[i] / total
+      let sd = (p * (1 - p) * 20_000).squareRoot()
+      #expect(abs(Double(counts[i]) - p * 20_000) < 5 * sd + 1, "token \(i)")
+    }
+    #expect(throws: SamplingError.self) { try SamplingOptions(topP: 0).validate() }
+  }
+}

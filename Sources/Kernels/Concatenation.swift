@@ -32,3 +32,22 @@ public enum Concatenation {
     }
   }
 }
+
+extension Concatenation {
+  /// Adds `part` into its place in `whole` (the adjoint of taking a slice).
+  public static func accumulate(
+    _ part: UnsafePointer<Float>, into whole: UnsafeMutablePointer<Float>, outer: Int, partAxis: Int,
+    wholeAxis: Int, axisOffset: Int, inner: Int
+  ) {
+    let row = partAxis * inner
+    let pp = UncheckedSendable(part)
+    let pw = UncheckedSendable(whole)
+    Parallel.forChunks(count: outer, grain: Swift.max(1, 65536 / Swift.max(row, 1))) { range in
+      for o in range {
+        let src = pp.value + o * row
+        let dst = pw.value + (o * wholeAxis + axisOffset) * inner
+        for i in 0..<row { dst[i] += src[i] }
+      }
+    }
+  }
+}

@@ -23,3 +23,32 @@ extension Tensor {
       inner: inner)
   }
 }
+
+extension Tensor {
+  /// Adds `source` into `self` in place: the whole tensor (`axis` nil, shapes equal) or the region
+  /// `offset ..< offset + source.shape[axis]` of `axis`. For gradient buffers the tape owns.
+  func accumulate(_ source: Tensor, axis: Int?, at offset: Int) throws {
+    precondition(isContiguous && dtype == .float32 && !storage.isMapped, "accumulate: destination must be owned")
+    let src = source.detached().float32Contiguous()
+    guard let axis else {
+      guard source.shape == shape else {
+        throw TensorError.shapes("accumulate", source.shape, shape, "differ")
+      }
+      Elementwise.accumulate(src.pointer(), into: pointer(), count: count)
+      return
+    }
+    let outer = shape[..<axis].reduce(1, *)
+    let inner = shape[(axis + 1)...].reduce(1, *)
+    Concatenation.accumulate(
+      src.pointer(), into: pointer(), outer: outer, partAxis: source.shape[axis], wholeAxis: shape[axis],
+      axisOffset: offset, inner: inner)
+  }
+
+  /// A contiguous copy in fresh storage (no tape record).
+  func copiedStorage() -> Tensor {
+    let out = Tensor(uninitializedShape: shape, dtype: dtype)
+    out.storage.copyBytes(
+      from: storage, sourceOffset: offset * dtype.byteSize, destinationOffset: 0, byteCount: count * dtype.byteSize)
+    return out
+  }
+}

@@ -93,7 +93,7 @@ extension Tensor {
     let out = Tensor(
       storage: storage, shape: s, strides: strides, offset: offset + range.lowerBound * strides[a], dtype: dtype)
     let inputShape = shape
-    return out.recorded("slice", [self]) { g in
+    return out.recordedSlice(of: self, axis: a, start: range.lowerBound) { g in
       [try g.padded(axis: a, before: range.lowerBound, after: inputShape[a] - range.upperBound)]
     }
   }

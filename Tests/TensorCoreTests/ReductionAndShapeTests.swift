@@ -144,3 +144,34 @@ import Testing
     }
   }
 }
+
+@Suite struct SliceGradientTests {
+  @Test func slicesOfOneTensorAccumulateIntoOneGradient() throws {
+    let x = randomTensor([2, 6, 3], seed: 80)
+    let w = randomTensor([2, 2, 3], seed: 81)
+    let (_, g) = try valueAndGradient(at: [x]) { v in
+      let parts = try v[0].split(sizes: [2, 2, 2], axis: 1)
+      return try (parts[0] * w + parts[1].exp() + parts[2] * parts[0] + v[0].sliced(axis: 1, 1..<3) * 2).sum()
+    }
+    // Hand-derived: d/dx0 = w + x2 (+2 on row 1 from the extra slice), d/dx1 = exp(x1) (+2 on row 2), d/dx2 = x0.
+    let xv = x.floats
+    let wv = w.floats
+    let gv = g[0].floats
+    for b in 0..<2 {
+      for r in 0..<6 {
+        for c in 0..<3 {
+          let i = (b * 6 + r) * 3 + c
+          let local = (r % 2) * 3 + c
+          var expected: Float
+          switch r / 2 {
+          case 0: expected = wv[b * 6 + local] + xv[(b * 6 + r + 4) * 3 + c]
+          case 1: expected = Foundation.exp(xv[i])
+          default: expected = xv[(b * 6 + r - 4) * 3 + c]
+          }
+          if r == 1 || r == 2 { expected += 2 }
+          #expect(abs(gv[i] - expected) < 1e-5, "b \(b) r \(r) c \(c)")
+        }
+      }
+    }
+  }
+}

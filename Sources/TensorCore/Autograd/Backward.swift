@@ -14,20 +14,45 @@ extension Tensor {
     for leaf in leaves {
       if let n = leaf.node { wanted.insert(ObjectIdentifier(n)) }
     }
+    // Gradients we allocated ourselves and handed to no backward function yet: safe to add into in place.
+    var owned = Set<ObjectIdentifier>()
+    func ownedBuffer(_ key: ObjectIdentifier, shape: [Int]) -> Tensor {
+      if let existing = grads[key] {
+        if owned.contains(key) { return existing }
+        return existing.contiguous().copiedStorage()
+      }
+      return Tensor.zeros(shape)
+    }
     try withoutGradients {
       for n in order.reversed() {
         let id = ObjectIdentifier(n)
-        guard let g = grads[id], let backward = n.backward else { continue }
-        if !wanted.contains(id) { grads[id] = nil }
+        guard let g = grads[id] else { continue }
+        if !wanted.contains(id) {
+          grads[id] = nil
+          owned.remove(id)
+        }
+        if let slice = n.slice, let input = n.inputs.first, let inputNode = input.node {
+          let key = ObjectIdentifier(inputNode)
+          let buffer = ownedBuffer(key, shape: input.shape)
+          try buffer.accumulate(g, axis: slice.axis, at: slice.start)
+          grads[key] = buffer
+          owned.insert(key)
+          continue
+        }
+        guard let backward = n.backward else { continue }
         let inputGrads = try backward(g)
         for (input, ig) in zip(n.inputs, inputGrads) {
           guard let inputNode = input.node, let ig else { continue }
           let key = ObjectIdentifier(inputNode)
           let shaped = ig.shape == input.shape ? ig : try ig.reshaped(input.shape)
-          if let existing = grads[key] {
-            grads[key] = try existing + shaped
+          if grads[key] != nil {
+            let buffer = ownedBuffer(key, shape: input.shape)
+            try buffer.accumulate(shaped, axis: nil, at: 0)
+            grads[key] = buffer
+            owned.insert(key)
           } else {
             grads[key] = shaped
+            owned.remove(key)
           }
         }
       }

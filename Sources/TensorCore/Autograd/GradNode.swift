@@ -10,11 +10,17 @@ final class GradNode: @unchecked Sendable {
   let inputs: [Tensor]
   /// Maps the output gradient to one gradient (or nil) per input.
   let backward: ((Tensor) throws -> [Tensor?])?
+  /// For a slice, where the output sits in its input: the gradient is added into that region of the
+  /// input's gradient instead of being padded to full size.
+  let slice: (axis: Int, start: Int)?
 
-  init(name: String, inputs: [Tensor], backward: ((Tensor) throws -> [Tensor?])?) {
+  init(
+    name: String, inputs: [Tensor], backward: ((Tensor) throws -> [Tensor?])?, slice: (axis: Int, start: Int)? = nil
+  ) {
     self.name = name
     self.inputs = inputs
     self.backward = backward
+    self.slice = slice
   }
 }
 
@@ -41,6 +47,16 @@ extension Tensor {
     guard GradMode.isEnabled, inputs.contains(where: { $0.node != nil }) else { return self }
     var out = self
     out.node = GradNode(name: name, inputs: inputs, backward: backward)
+    return out
+  }
+
+  /// Attaches a slice record: the gradient flows into `axis` entries from `start` of the input.
+  func recordedSlice(of input: Tensor, axis: Int, start: Int, _ backward: @escaping (Tensor) throws -> [Tensor?])
+    -> Tensor
+  {
+    guard GradMode.isEnabled, input.node != nil else { return self }
+    var out = self
+    out.node = GradNode(name: "slice", inputs: [input], backward: backward, slice: (axis, start))
     return out
   }
 

@@ -21,24 +21,38 @@ let package = Package(
     .executable(name: "frontier", targets: ["FrontierCLI"]),
     .library(
       name: "Frontier",
-      targets: ["Kernels", "TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Distributed", "Generation"]),
+      targets: [
+        "Kernels", "TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Distributed", "Generation", "Tokenizers",
+        "Data", "Training",
+      ]),
   ],
   targets: [
     .systemLibrary(
       name: "CBLAS", pkgConfig: "openblas",
       providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(
+      name: "CMPI", pkgConfig: "ompi-c",
+      providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
     .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: numericFlags),
     .target(name: "TensorCore", dependencies: ["Kernels"], swiftSettings: numericFlags),
     .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: numericFlags),
     .target(name: "LMCore", dependencies: ["TensorCore", "NN"], swiftSettings: numericFlags),
     .target(name: "Models", dependencies: ["TensorCore", "NN", "LMCore", "Checkpoints"], swiftSettings: numericFlags),
-    .target(name: "Distributed", dependencies: [], swiftSettings: cpuFlags),
+    .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: cpuFlags),
     .target(name: "Generation", dependencies: ["TensorCore", "LMCore"], swiftSettings: numericFlags),
     .target(name: "Checkpoints", dependencies: ["Kernels", "TensorCore", "NN"], swiftSettings: cpuFlags),
+    .target(name: "Tokenizers", dependencies: [], swiftSettings: cpuFlags),
+    .target(name: "Data", dependencies: ["TensorCore", "Kernels"], swiftSettings: cpuFlags),
+    .target(
+      name: "Training", dependencies: ["TensorCore", "NN", "Checkpoints", "LMCore", "Data", "Distributed"],
+      swiftSettings: cpuFlags),
     .target(name: "TestSupport", dependencies: ["TensorCore", "NN"], swiftSettings: cpuFlags),
     .executableTarget(
       name: "FrontierCLI",
-      dependencies: ["Kernels", "TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Distributed", "Generation"],
+      dependencies: [
+        "Kernels", "TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Distributed", "Generation", "Tokenizers",
+        "Data", "Training",
+      ],
       swiftSettings: cpuFlags),
     .testTarget(
       name: "CheckpointsTests", dependencies: ["Checkpoints", "TensorCore", "NN", "Models", "TestSupport"],
@@ -47,6 +61,16 @@ let package = Package(
       name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"], swiftSettings: cpuFlags),
     .testTarget(
       name: "GenerationTests", dependencies: ["Generation", "LMCore", "TestSupport"], swiftSettings: cpuFlags),
+    .testTarget(name: "DataTests", dependencies: ["Data", "TensorCore", "TestSupport"], swiftSettings: cpuFlags),
+    .testTarget(
+      name: "TrainingTests",
+      dependencies: [
+        "Training", "Data", "Models", "NN", "TensorCore", "Distributed", "Checkpoints", "LMCore", "TestSupport",
+      ],
+      swiftSettings: cpuFlags),
+    .testTarget(name: "DistributedTests", dependencies: ["Distributed"], swiftSettings: cpuFlags),
+    .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"], swiftSettings: cpuFlags),
+    .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"], swiftSettings: cpuFlags),
     .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], swiftSettings: cpuFlags),
     .testTarget(
       name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: cpuFlags),

@@ -1,35 +1,14 @@
+import Data
 import Foundation
 
-/// Where Frontier looks for data: `FRONTIER_DATA`, then `../shared/data`, then `~/.cache/frontier`.
-enum DataLocation {
-  static var candidates: [String] {
-    var list: [String] = []
-    if let env = ProcessInfo.processInfo.environment["FRONTIER_DATA"], !env.isEmpty { list.append(env) }
-    let cwd = FileManager.default.currentDirectoryPath
-    list.append(URL(fileURLWithPath: cwd).deletingLastPathComponent().appendingPathComponent("shared/data").path)
-    let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-    // .build/release/frontier -> repository root is three levels up.
-    let root = exe.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    list.append(root.deletingLastPathComponent().appendingPathComponent("shared/data").path)
-    list.append(FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/frontier").path)
-    return list
-  }
+// Data folders, downloads and their errors live in the Data target (`DataLocation`, `DataCatalog`,
+// `DataError`); this file keeps the CLI's small conveniences.
 
-  /// The first existing file at `relative` under a data folder, or an error naming where to put it.
-  static func file(_ relative: String) throws -> String {
-    for dir in candidates {
-      let p = (dir as NSString).appendingPathComponent(relative)
-      if FileManager.default.fileExists(atPath: p) { return p }
-    }
-    throw DataError(
-      message: "data file \(relative) not found; put it under $FRONTIER_DATA, ../shared/data or ~/.cache/frontier")
+extension DataError {
+  /// An error whose message already says what to do.
+  init(message: String) {
+    self.init(path: "", problem: message, remedy: "")
   }
-}
-
-/// A missing or unusable data file.
-struct DataError: Error, CustomStringConvertible {
-  let message: String
-  var description: String { message }
 }
 
 /// Progress reporting: an updating line on a terminal, plain lines otherwise.
@@ -43,4 +22,9 @@ struct ProgressLine {
       FileHandle.standardError.write("\(text)\n".data(using: .utf8)!)
     }
   }
+}
+
+/// A path as given when it exists, else the same relative path under a data folder.
+func resolveDataPath(_ path: String) throws -> String {
+  FileManager.default.fileExists(atPath: path) ? path : try DataLocation.file(path)
 }

@@ -2,7 +2,10 @@ import Foundation
 import Kernels
 
 /// Every `frontier` subcommand.
-nonisolated(unsafe) let commands: [any Command.Type] = [DemoCommand.self, BenchCommand.self]
+nonisolated(unsafe) let commands: [any Command.Type] = [
+  DemoCommand.self, BenchCommand.self, PrepareCommand.self, TrainCommand.self, FetchCommand.self, InspectCommand.self,
+  MPISelfTestCommand.self,
+]
 
 func printTopLevelHelp() {
   print("frontier: ten ML research systems on one Swift tensor/autograd engine\n")

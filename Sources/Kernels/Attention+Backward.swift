@@ -25,6 +25,7 @@ extension Attention {
   ) {
     shape.validate()
     precondition(dBias == nil || bias != nil, "dBias needs the bias it belongs to")
+    precondition(shape.hasContiguousKeyValues, "attention backward needs contiguous k and v (kvHeadStride nil)")
     let (bsz, hkv, tq, tk, d) = (shape.batch, shape.kvHeads, shape.queryLength, shape.keyLength, shape.headDim)
     dq.update(repeating: 0, count: bsz * shape.heads * tq * d)
     if bsz * shape.heads * tq * tk == 0 {

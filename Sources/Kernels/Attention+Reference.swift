@@ -17,7 +17,7 @@ extension Attention {
   ) {
     shape.validate()
     let result = referenceForward(
-      q: doubles(q, shape.queryCount), k: doubles(k, shape.keyCount), v: doubles(v, shape.keyCount),
+      q: doubles(q, shape.queryCount), k: denseKeyValues(k, shape: shape), v: denseKeyValues(v, shape: shape),
       bias: denseBias(bias, shape: shape), shape: shape, mask: mask, scale: Double(scale))
     for (i, x) in result.out.enumerated() { out[i] = Float(x) }
     for (i, x) in result.logSumExp.enumerated() { logSumExp[i] = Float(x) }
@@ -36,6 +36,7 @@ extension Attention {
   ) {
     shape.validate()
     precondition(dBias == nil || bias != nil, "dBias needs the bias it belongs to")
+    precondition(shape.hasContiguousKeyValues, "attention backward needs contiguous k and v (kvHeadStride nil)")
     let grads = referenceBackward(
       q: doubles(q, shape.queryCount), k: doubles(k, shape.keyCount), v: doubles(v, shape.keyCount),
       dOut: doubles(dOut, shape.queryCount), bias: denseBias(bias, shape: shape), shape: shape, mask: mask,
@@ -150,6 +151,18 @@ extension Attention {
 
   private static func doubles(_ p: UnsafePointer<Float>, _ count: Int) -> [Double] {
     (0..<count).map { Double(p[$0]) }
+  }
+
+  /// Gathers k or v, whose (batch, kv head) blocks lie `keyValueHeadStride` apart, into dense [B, Hkv, Tk, D].
+  private static func denseKeyValues(_ p: UnsafePointer<Float>, shape: AttentionShape) -> [Double] {
+    let block = shape.keyLength * shape.headDim
+    var dense = [Double]()
+    dense.reserveCapacity(shape.keyCount)
+    for head in 0..<(shape.batch * shape.kvHeads) {
+      let start = p + head * shape.keyValueHeadStride
+      for e in 0..<block { dense.append(Double(start[e])) }
+    }
+    return dense
   }
 
   /// Expands a strided bias into the dense [B, H, Tq, Tk] matrix.

@@ -117,16 +117,28 @@ public struct AttentionShape: Sendable {
   public var keyLength: Int
   /// D, the head dimension (any positive value; multiples of 16 are fastest).
   public var headDim: Int
+  /// Elements between consecutive (batch, kv head) blocks of k and v, or nil for `keyLength * headDim`
+  /// (contiguous). A larger stride reads views of a preallocated cache [B, Hkv, capacity, D] without a copy.
+  /// Only ``Attention/forward(q:k:v:out:logSumExp:shape:mask:bias:scale:)`` and its reference accept it.
+  public var kvHeadStride: Int?
 
   /// Creates a shape.
-  public init(batch: Int, heads: Int, kvHeads: Int, queryLength: Int, keyLength: Int, headDim: Int) {
+  public init(
+    batch: Int, heads: Int, kvHeads: Int, queryLength: Int, keyLength: Int, headDim: Int, kvHeadStride: Int? = nil
+  ) {
     self.batch = batch
     self.heads = heads
     self.kvHeads = kvHeads
     self.queryLength = queryLength
     self.keyLength = keyLength
     self.headDim = headDim
+    self.kvHeadStride = kvHeadStride
   }
+
+  /// Elements between consecutive (batch, kv head) blocks of k and v.
+  var keyValueHeadStride: Int { kvHeadStride ?? keyLength * headDim }
+  /// Whether k and v are dense [B, Hkv, Tk, D].
+  var hasContiguousKeyValues: Bool { keyValueHeadStride == keyLength * headDim }
 
   /// Query heads per key/value head.
   var group: Int { heads / kvHeads }
@@ -141,6 +153,7 @@ public struct AttentionShape: Sendable {
     precondition(batch >= 0 && heads >= 0 && queryLength >= 0 && keyLength >= 0, "negative attention size")
     precondition(headDim > 0, "attention head dimension must be positive")
     precondition(kvHeads > 0 && heads % kvHeads == 0, "heads (\(heads)) must be a multiple of kvHeads (\(kvHeads))")
+    precondition(kvHeadStride.map { $0 >= 0 } ?? true, "attention kvHeadStride must be non-negative")
   }
 }
 
@@ -159,7 +172,8 @@ public enum Attention {
 
   /// Computes `out` and the per-row natural-log `logSumExp` of the masked, biased, scaled scores.
   ///
-  /// q: [B, H, Tq, D], k and v: [B, Hkv, Tk, D], out: [B, H, Tq, D], logSumExp: [B, H, Tq]; all contiguous.
+  /// q: [B, H, Tq, D], k and v: [B, Hkv, Tk, D], out: [B, H, Tq, D], logSumExp: [B, H, Tq]; all contiguous,
+  /// except that (batch, kv head) blocks of k and v may lie `shape.kvHeadStride` elements apart.
   /// Rows with no visible key produce zeros and logSumExp = -inf.
   public static func forward(
     q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
@@ -176,7 +190,8 @@ public enum Attention {
     }
     let pack = AttentionKeyValuePack(k: k, v: v, shape: shape)
     let plan = AttentionForwardPlan(
-      q: q, keys: pack.keys, values: pack.values, valueRowStride: pack.valueRowStride, out: out,
+      q: q, keys: pack.keys, values: pack.values, valueHeadStride: pack.valueHeadStride,
+      valueRowStride: pack.valueRowStride, out: out,
       logSumExp: logSumExp, shape: shape, mask: mask, bias: bias, scale: scale)
     let items = shape.batch * shape.heads * shape.queryTiles
     let workPerItem = 4 * queryTile * shape.keyLength * shape.headDim
@@ -196,6 +211,8 @@ final class AttentionKeyValuePack {
   let storage: Buffer
   let keys: UnsafePointer<Float>
   let values: UnsafePointer<Float>
+  /// Elements between the value blocks of consecutive (batch, kv head) pairs.
+  let valueHeadStride: Int
   let valueRowStride: Int
 
   init(k: UnsafePointer<Float>, v: UnsafePointer<Float>, shape: AttentionShape) {
@@ -203,6 +220,7 @@ final class AttentionKeyValuePack {
     let dp = shape.paddedHeadDim
     let heads = shape.batch * shape.kvHeads
     let headSize = shape.keyLength * d
+    let headStride = shape.keyValueHeadStride
     let keyFloats = shape.keyTiles * d * Attention.keyTile
     let valueFloats = d == dp ? 0 : shape.keyLength * dp
     storage = Buffer(byteCount: heads * (keyFloats + valueFloats) * MemoryLayout<Float>.stride)
@@ -211,13 +229,14 @@ final class AttentionKeyValuePack {
     keys = UnsafePointer(base)
     values = d == dp ? v : UnsafePointer(valueBase)
     valueRowStride = dp
+    valueHeadStride = d == dp ? headStride : shape.keyLength * dp
     Parallel.forChunks(count: heads, grain: max(1, Attention.minimumParallelWork / max(headSize, 1))) { range in
       for head in range {
         AttentionTile.packTransposed(
-          k + head * headSize, rows: shape.keyLength, columns: d, into: base + head * keyFloats)
+          k + head * headStride, rows: shape.keyLength, columns: d, into: base + head * keyFloats)
         if d != dp {
           AttentionTile.packPadded(
-            v + head * headSize, rows: shape.keyLength, columns: d, into: valueBase + head * valueFloats)
+            v + head * headStride, rows: shape.keyLength, columns: d, into: valueBase + head * valueFloats)
         }
       }
     }
@@ -260,6 +279,7 @@ struct AttentionForwardPlan {
   let q: UnsafePointer<Float>
   let keys: UnsafePointer<Float>
   let values: UnsafePointer<Float>
+  let valueHeadStride: Int
   let valueRowStride: Int
   let out: UnsafeMutablePointer<Float>
   let logSumExp: UnsafeMutablePointer<Float>
@@ -325,8 +345,8 @@ struct AttentionForwardPlan {
         let k1 = min(16 * v1, keyCount)
         AttentionTile.multiply(
           rows: sliceRows, vectors: dp / 16, depth: k1 - k0, a: s + slice * kt + k0, aRowStride: kt,
-          aDepthStride: 1, b: values + (kvHead * tk + j0 + k0) * valueRowStride, bRowStride: valueRowStride,
-          c: acc + slice * dp, cRowStride: dp, accumulate: true)
+          aDepthStride: 1, b: values + kvHead * valueHeadStride + (j0 + k0) * valueRowStride,
+          bRowStride: valueRowStride, c: acc + slice * dp, cRowStride: dp, accumulate: true)
       }
     }
 

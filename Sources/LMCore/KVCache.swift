@@ -28,7 +28,9 @@ public final class KVCache {
   /// Appends new keys and values [B, G, T, D] for `layer` at positions `length ..< length + T` and returns
   /// views of everything held for that layer, [B, G, length + T, D]. ``commit()`` advances `length`
   /// once every layer has appended.
-  public func append(layer: Int, keys newKeys: Tensor, values newValues: Tensor) throws -> (keys: Tensor, values: Tensor) {
+  public func append(layer: Int, keys newKeys: Tensor, values newValues: Tensor) throws -> (
+    keys: Tensor, values: Tensor
+  ) {
     let t = newKeys.shape[2]
     guard length + t <= capacity else {
       throw TensorError("KVCache", "\(length + t) positions exceed the cache capacity \(capacity)")

@@ -1,0 +1,137 @@
+import Foundation
+import Kernels
+
+/// The integer width of the tokens in a shard.
+public enum TokenWidth: UInt32, Codable, Sendable {
+  /// Two bytes per token: vocabularies up to 65,536 ids.
+  case uint16 = 2
+  /// Four bytes per token.
+  case uint32 = 4
+
+  /// The narrowest width that holds every id below `vocabularySize`.
+  public static func fitting(vocabularySize: Int) -> TokenWidth {
+    vocabularySize <= 65_536 ? .uint16 : .uint32
+  }
+}
+
+/// A file of token ids: a 32-byte header, then the ids back to back, little-endian.
+///
+/// Header: magic `FRTS`, version (UInt32, 1), bytes per token (UInt32, 2 or 4), reserved (UInt32),
+/// token count (UInt64), reserved (UInt64). The file is read through a memory mapping, so a shard of
+/// billions of tokens costs no load time; ``tokens(in:)`` copies out only the window asked for.
+public final class TokenShard: @unchecked Sendable {
+  /// The header size in bytes.
+  public static let headerSize = 32
+  /// The first four bytes of every shard.
+  public static let magic: [UInt8] = Array("FRTS".utf8)
+  /// The format version written and understood.
+  public static let version: UInt32 = 1
+
+  /// The file the shard was read from.
+  public let path: String
+  /// The width of each id.
+  public let width: TokenWidth
+  /// Number of tokens.
+  public let count: Int
+  private let file: MappedFile
+  private let buffer: Buffer
+
+  /// Maps and validates a shard.
+  public init(path: String) throws {
+    self.path = path
+    let remedy = "recreate it with `frontier prepare`"
+    do {
+      file = try MappedFile(path: path)
+    } catch {
+      throw DataError(path: path, problem: "cannot open the token shard (\(error))", remedy: "check the path")
+    }
+    guard file.size >= Self.headerSize else {
+      throw DataError(path: path, problem: "is too short to be a token shard (\(file.size) bytes)", remedy: remedy)
+    }
+    let header = file.bytes(offset: 0, count: Self.headerSize)
+    guard Array(header[0..<4]) == Self.magic else {
+      throw DataError(path: path, problem: "is not a token shard (bad magic)", remedy: remedy)
+    }
+    let version = UInt32(littleEndian: header, at: 4)
+    guard version == Self.version else {
+      throw DataError(path: path, problem: "has shard format version \(version), expected 1", remedy: remedy)
+    }
+    guard let width = TokenWidth(rawValue: UInt32(littleEndian: header, at: 8)) else {
+      throw DataError(path: path, problem: "has an unknown token width in its header", remedy: remedy)
+    }
+    let declared = UInt64(header[16..<24].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+    let payload = file.size - Self.headerSize
+    guard declared <= UInt64(Int.max / 8), Int(declared) * Int(width.rawValue) == payload else {
+      throw DataError(
+        path: path, problem: "header declares \(declared) tokens but the file holds \(payload) bytes of tokens",
+        remedy: "the file is truncated or corrupt; \(remedy)")
+    }
+    self.width = width
+    self.count = Int(declared)
+    buffer = Buffer(mapping: file, byteOffset: Self.headerSize, byteCount: payload)
+  }
+
+  /// The ids in `range` (copied out of the mapping).
+  public func tokens(in range: Range<Int>) throws -> [Int64] {
+    guard range.lowerBound >= 0, range.upperBound <= count else {
+      throw DataError(
+        path: path, problem: "token range \(range) is outside the shard's \(count) tokens",
+        remedy: "use a shorter context or a larger shard")
+    }
+    switch width {
+    case .uint16:
+      return buffer.read(as: UInt16.self, offset: range.lowerBound, count: range.count).map { Int64($0) }
+    case .uint32:
+      return buffer.read(as: UInt32.self, offset: range.lowerBound, count: range.count).map { Int64($0) }
+    }
+  }
+
+  /// Writes `tokens` as a shard at `path`, atomically (temporary file, then rename).
+  public static func write(_ tokens: [Int], width: TokenWidth, to path: String) throws {
+    let limit = width == .uint16 ? Int(UInt16.max) : Int(UInt32.max)
+    if let bad = tokens.first(where: { $0 < 0 || $0 > limit }) {
+      throw DataError(
+        path: path, problem: "token id \(bad) does not fit a \(width) shard",
+        remedy: "use a shard width that holds the tokenizer's vocabulary")
+    }
+    var bytes = magic
+    bytes += ByteIO.bytes(of: [version.littleEndian, width.rawValue.littleEndian, UInt32(0)])
+    bytes += ByteIO.bytes(of: [UInt64(tokens.count).littleEndian, UInt64(0)])
+    switch width {
+    case .uint16: bytes += ByteIO.bytes(of: tokens.map { UInt16($0).littleEndian })
+    case .uint32: bytes += ByteIO.bytes(of: tokens.map { UInt32($0).littleEndian })
+    }
+    try AtomicFile.write(bytes, to: path)
+  }
+}
+
+extension UInt32 {
+  /// Reads four little-endian bytes of `bytes` starting at `offset`.
+  fileprivate init(littleEndian bytes: [UInt8], at offset: Int) {
+    self = bytes[offset..<(offset + 4)].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+  }
+}
+
+/// Atomic file writes: a temporary file in the same folder, synced, then renamed over the target.
+public enum AtomicFile {
+  /// Writes `bytes` to `path` atomically.
+  public static func write(_ bytes: [UInt8], to path: String) throws {
+    let temporary = "\(path).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
+    do {
+      let writer = try ByteIO.FileWriter(creatingNew: temporary)
+      try writer.write(bytes)
+      try writer.synchronize()
+      try writer.close()
+      try ByteIO.rename(temporary, to: path)
+    } catch {
+      ByteIO.removeFile(temporary)
+      throw DataError(
+        path: path, problem: "cannot write (\(error))", remedy: "check that the folder exists and is writable")
+    }
+  }
+
+  /// Writes UTF-8 `text` to `path` atomically.
+  public static func write(text: String, to path: String) throws {
+    try write(Array(text.utf8), to: path)
+  }
+}

@@ -1,0 +1,182 @@
+import Data
+import Distributed
+import Foundation
+import Models
+import NN
+import TensorCore
+import Training
+
+/// The model settings `frontier train` builds a model from; stored in checkpoints and checked on resume.
+struct ModelSettings: Codable, Equatable {
+  var architecture: String
+  var vocabularySize: Int
+  var contextLength: Int
+  var layers: Int
+  var heads: Int
+  var width: Int
+
+  /// Sorted-key JSON, compared verbatim on resume.
+  var json: String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    return String(decoding: (try? encoder.encode(self)) ?? Foundation.Data(), as: UTF8.self)
+  }
+}
+
+/// A model ready for the trainer: the module and its logits function.
+struct TrainableModel {
+  let module: Module
+  let forward: (Tensor, inout RandomGenerator) throws -> Tensor
+}
+
+/// Architectures `frontier train --model NAME` can build. Add an entry to train another model (e.g. Llama).
+enum ModelArchitectures {
+  nonisolated(unsafe) static var builders: [String: (ModelSettings, inout RandomGenerator) throws -> TrainableModel] = [
+    "gpt": { settings, generator in
+      let config = GPTConfiguration(
+        vocabularySize: settings.vocabularySize, contextLength: settings.contextLength, layers: settings.layers,
+        heads: settings.heads, width: settings.width)
+      let model = try GPT(config, generator: &generator)
+      return TrainableModel(module: model) { ids, _ in try model(ids) }
+    }
+  ]
+}
+
+/// `frontier train`: trains a language model on shards written by `frontier prepare`.
+enum TrainCommand: Command {
+  static let name = "train"
+  static let summary = "Train a language model on prepared token shards (checkpoints, resume, metrics, loss plot)."
+  static let options = [
+    OptionSpec("config", value: "FILE", "JSON object of these options (command-line flags win)"),
+    OptionSpec("data", value: "DIR", "folder with train.bin, val.bin, meta.json (from frontier prepare)"),
+    OptionSpec("out", value: "DIR", default: "runs/train", "checkpoints, metrics.jsonl and loss.svg go here"),
+    OptionSpec("model", value: "NAME", default: "gpt", "architecture"),
+    OptionSpec("layers", value: "N", default: "4", "transformer blocks"),
+    OptionSpec("heads", value: "N", default: "4", "attention heads"),
+    OptionSpec("width", value: "N", default: "128", "model width"),
+    OptionSpec("vocab", value: "N", default: "from meta.json", "vocabulary size"),
+    OptionSpec("steps", value: "N", default: "1000", "optimizer steps"),
+    OptionSpec("batch", value: "N", default: "8", "windows per micro-batch (per rank)"),
+    OptionSpec("context", value: "N", default: "128", "tokens per window"),
+    OptionSpec("lr", value: "F", default: "1e-3", "peak learning rate"),
+    OptionSpec("min-lr", value: "F", default: "lr/10", "final learning rate of the cosine decay"),
+    OptionSpec("warmup", value: "N", default: "0", "linear warmup steps"),
+    OptionSpec("accumulation", value: "N", default: "1", "micro-batches per step"),
+    OptionSpec("clip", value: "F", default: "1", "gradient-norm clip (0: off)"),
+    OptionSpec("weight-decay", value: "F", default: "0.1", "AdamW weight decay on matrices"),
+    OptionSpec("eval-every", value: "N", default: "100", "validation interval in steps (0: never)"),
+    OptionSpec("eval-batches", value: "N", default: "8", "micro-batches per validation"),
+    OptionSpec("checkpoint-every", value: "N", default: "500", "checkpoint interval in steps (0: end only)"),
+    OptionSpec("keep", value: "N", default: "3", "checkpoints to keep"),
+    OptionSpec("log-every", value: "N", default: "10", "plain progress line interval when not on a terminal"),
+    OptionSpec("seed", value: "N", default: "0", "seed of the weights and the data order"),
+    OptionSpec("resume", "continue from the newest checkpoint in --out"),
+  ]
+
+  /// The process group; a multi-process launcher replaces this.
+  nonisolated(unsafe) static var makeCommunicator: () throws -> Communicator = { SingleProcessCommunicator() }
+
+  static func run(_ parsed: ParsedArguments) throws {
+    let args = try merged(parsed)
+    guard let dataArgument = args.string("data") else {
+      throw UsageError(message: "frontier train: pass the prepared data folder with --data (see frontier prepare)")
+    }
+    let data = try resolveDataPath(dataArgument)
+    let meta = try ShardPreparer.readMeta(from: data)
+    let train = try TokenShard(path: (data as NSString).appendingPathComponent("train.bin"))
+    let validationPath = (data as NSString).appendingPathComponent("val.bin")
+    let validation = FileManager.default.fileExists(atPath: validationPath) ? try TokenShard(path: validationPath) : nil
+
+    let lr = try args.float("lr", default: 1e-3)
+    let configuration = TrainingConfiguration(
+      steps: try args.int("steps", default: 1000), batchSize: try args.int("batch", default: 8),
+      contextLength: try args.int("context", default: 128), learningRate: lr,
+      minimumLearningRate: try args.float("min-lr", default: lr / 10), warmupSteps: try args.int("warmup", default: 0),
+      accumulationSteps: try args.int("accumulation", default: 1), gradientClip: try args.float("clip", default: 1),
+      weightDecay: try args.float("weight-decay", default: 0.1),
+      evaluationInterval: try args.int("eval-every", default: 100),
+      evaluationBatches: try args.int("eval-batches", default: 8),
+      checkpointInterval: try args.int("checkpoint-every", default: 500),
+      keepCheckpoints: try args.int("keep", default: 3),
+      seed: UInt64(truncatingIfNeeded: try args.int("seed", default: 0)),
+      logInterval: try args.int("log-every", default: 10))
+    do {
+      try configuration.validate()
+    } catch let error as TrainingError {
+      throw UsageError(message: "frontier train: \(error.problem)")
+    }
+    let settings = ModelSettings(
+      architecture: args.string("model") ?? "gpt", vocabularySize: try args.int("vocab", default: meta.vocabularySize),
+      contextLength: configuration.contextLength, layers: try args.int("layers", default: 4),
+      heads: try args.int("heads", default: 4), width: try args.int("width", default: 128))
+    guard settings.vocabularySize >= meta.vocabularySize else {
+      throw UsageError(
+        message: "frontier train: --vocab \(settings.vocabularySize) is smaller than the data's \(meta.vocabularySize)")
+    }
+    guard let build = ModelArchitectures.builders[settings.architecture] else {
+      let known = ModelArchitectures.builders.keys.sorted().joined(separator: ", ")
+      throw UsageError(message: "frontier train: unknown --model '\(settings.architecture)' (choose from \(known))")
+    }
+    var generator = RandomGenerator(seed: configuration.seed)
+    let model = try build(settings, &generator)
+    let out = args.string("out") ?? "runs/train"
+    let communicator = try makeCommunicator()
+    let trainer = try Trainer(
+      model: model.module, configuration: configuration, train: train, validation: validation,
+      communicator: communicator, outputDirectory: out, modelDescription: settings.json, progress: .standardError,
+      forward: model.forward)
+    if args.flag("resume") {
+      guard let checkpoint = Trainer.latestCheckpoint(inRun: out) else {
+        throw UsageError(message: "frontier train: no checkpoint under \(out)/checkpoints to resume; drop --resume")
+      }
+      try trainer.resume(from: checkpoint)
+      say(communicator, "frontier train: resumed from \(checkpoint) at step \(trainer.step)")
+    }
+    say(
+      communicator,
+      "frontier train: \(settings.architecture), \(model.module.parameterCount) parameters, "
+        + "\(train.count) train tokens, \(trainer.tokensPerStep) tokens/step, \(communicator.size) rank(s)")
+    try trainer.run()
+    let last = trainer.history.last { $0.split == .train }.map { String(format: "%.4f", $0.loss) } ?? "-"
+    let validationLoss = trainer.history.last { $0.split == .validation }.map { String(format: "%.4f", $0.loss) } ?? "-"
+    say(
+      communicator,
+      "frontier train: step \(trainer.step), train loss \(last), validation loss \(validationLoss); "
+        + "wrote \(out)/checkpoints, \(out)/metrics.jsonl, \(out)/loss.svg")
+  }
+
+  private static func say(_ communicator: Communicator, _ text: String) {
+    if communicator.rank == 0 { print(text) }
+  }
+
+  /// The command line with values from `--config` filled in where no flag was given.
+  static func merged(_ args: ParsedArguments) throws -> ParsedArguments {
+    guard let path = args.string("config") else { return args }
+    guard let bytes = FileManager.default.contents(atPath: path) else {
+      throw UsageError(message: "frontier train: cannot read --config \(path)")
+    }
+    guard let object = (try? JSONSerialization.jsonObject(with: bytes)) as? [String: Any] else {
+      throw UsageError(message: "frontier train: \(path) is not a JSON object of option names to values")
+    }
+    var result = args
+    let specs = Dictionary(uniqueKeysWithValues: options.map { ($0.name, $0) })
+    for (key, value) in object.sorted(by: { $0.key < $1.key }) {
+      guard let spec = specs[key], key != "config" else {
+        throw UsageError(message: "frontier train: \(path) has unknown option '\(key)' (see frontier train --help)")
+      }
+      if spec.value == nil {
+        guard let on = value as? Bool else {
+          throw UsageError(message: "frontier train: \(path): '\(key)' must be true or false")
+        }
+        if on && !args.flags.contains(key) { result.flags.insert(key) }
+      } else if args.values[key] == nil {
+        switch value {
+        case let s as String: result.values[key] = s
+        case let n as NSNumber: result.values[key] = n.stringValue
+        default: throw UsageError(message: "frontier train: \(path): '\(key)' must be a number or a string")
+        }
+      }
+    }
+    return result
+  }
+}

@@ -1,0 +1,35 @@
+import Checkpoints
+import Foundation
+import NN
+import TensorCore
+
+extension GPT2 {
+  /// Loads a Hugging Face GPT-2 checkpoint (folder, `config.json` or `.safetensors` path).
+  ///
+  /// Keys are read with or without the `transformer.` prefix (the original `gpt2` upload has none);
+  /// attention-mask buffers (`attn.bias`, `attn.masked_bias`) and a stored tied `lm_head.weight` are ignored.
+  public convenience init(contentsOf path: String) throws {
+    try self.init(checkpoint: HFCheckpoint(path: path))
+  }
+
+  /// Builds the model that `checkpoint`'s config describes and copies its weights in.
+  public convenience init(checkpoint: HFCheckpoint) throws {
+    let config = try checkpoint.configuration(GPT2Configuration.self)
+    var generator = RandomGenerator(seed: 0)
+    try self.init(config, generator: &generator)
+    let prefix = "transformer."
+    try checkpoint.load(into: self) { path in
+      path.hasPrefix(prefix) ? [String(path.dropFirst(prefix.count))] : []
+    }
+  }
+
+  /// Writes `config.json` and `model.safetensors` into `directory` in Hugging Face layout, each atomically.
+  public func save(to directory: String) throws {
+    try createDirectory(directory)
+    var config = self.config
+    config.layers = blocks.count
+    let base = URL(fileURLWithPath: directory)
+    try saveSafetensors(to: base.appendingPathComponent("model.safetensors").path, metadata: ["format": "pt"])
+    try writeJSONAtomically(config, to: base.appendingPathComponent("config.json").path)
+  }
+}

@@ -1,0 +1,257 @@
+import LMCore
+import NN
+import TensorCore
+
+/// Size and options of a GPT-2 decoder, stored with Hugging Face `config.json` key names.
+public struct GPT2Configuration: HFConfiguration, Equatable {
+  /// `"gpt2"`.
+  public static let modelType = "gpt2"
+  /// Vocabulary size V.
+  public var vocabularySize: Int
+  /// Learned positions (the longest sequence).
+  public var contextLength: Int
+  /// Model width C.
+  public var width: Int
+  /// Number of blocks.
+  public var layers: Int
+  /// Attention heads H.
+  public var heads: Int
+  /// MLP width (`n_inner`; nil means 4·C).
+  public var innerWidth: Int?
+  /// The MLP activation (`activation_function`).
+  public var activation: Activation
+  /// LayerNorm epsilon.
+  public var layerNormEps: Float
+  /// Scores scaled by 1/√D (`scale_attn_weights`).
+  public var scaleAttentionWeights: Bool
+  /// Scores of block i further divided by i + 1 (`scale_attn_by_inverse_layer_idx`).
+  public var scaleAttentionByInverseLayerIndex: Bool
+  /// Whether the output head is the token embedding (always true for released GPT-2 models).
+  public var tiedEmbeddings: Bool
+
+  /// Creates a configuration.
+  public init(
+    vocabularySize: Int, contextLength: Int, width: Int, layers: Int, heads: Int, innerWidth: Int? = nil,
+    activation: Activation = .geluTanh, layerNormEps: Float = 1e-5, scaleAttentionWeights: Bool = true,
+    scaleAttentionByInverseLayerIndex: Bool = false, tiedEmbeddings: Bool = true
+  ) {
+    self.vocabularySize = vocabularySize
+    self.contextLength = contextLength
+    self.width = width
+    self.layers = layers
+    self.heads = heads
+    self.innerWidth = innerWidth
+    self.activation = activation
+    self.layerNormEps = layerNormEps
+    self.scaleAttentionWeights = scaleAttentionWeights
+    self.scaleAttentionByInverseLayerIndex = scaleAttentionByInverseLayerIndex
+    self.tiedEmbeddings = tiedEmbeddings
+  }
+
+  /// The MLP width.
+  public var mlpWidth: Int { innerWidth ?? 4 * width }
+
+  /// Checks that the sizes fit together.
+  public func validate() throws {
+    let t = "GPT2Configuration"
+    try configurationCheck(
+      [vocabularySize, contextLength, width, layers, heads, mlpWidth].allSatisfy { $0 > 0 }, t,
+      "every size must be positive")
+    try configurationCheck(width % heads == 0, t, "n_embd \(width) is not a multiple of n_head \(heads)")
+  }
+
+  private enum CodingKeys: String, CodingKey {
+    case vocabularySize = "vocab_size"
+    case contextLength = "n_positions"
+    case width = "n_embd"
+    case layers = "n_layer"
+    case heads = "n_head"
+    case innerWidth = "n_inner"
+    case activation = "activation_function"
+    case layerNormEps = "layer_norm_epsilon"
+    case scaleAttentionWeights = "scale_attn_weights"
+    case scaleAttentionByInverseLayerIndex = "scale_attn_by_inverse_layer_idx"
+    case tiedEmbeddings = "tie_word_embeddings"
+    case modelType = "model_type"
+    case architectures
+    case dtype
+  }
+
+  /// Reads HF keys; absent optional keys take HF's GPT-2 defaults.
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    let act = try c.decodeIfPresent(String.self, forKey: .activation) ?? "gelu_new"
+    let activation: Activation
+    switch act {
+    case "gelu_new", "gelu_pytorch_tanh": activation = .geluTanh
+    case "gelu": activation = .gelu
+    case "relu": activation = .relu
+    case "silu", "swish": activation = .silu
+    default:
+      throw TensorError("GPT2Configuration", "activation_function \"\(act)\" is not supported (gelu_new, gelu, relu)")
+    }
+    self.init(
+      vocabularySize: try c.decode(Int.self, forKey: .vocabularySize),
+      contextLength: try c.decode(Int.self, forKey: .contextLength), width: try c.decode(Int.self, forKey: .width),
+      layers: try c.decode(Int.self, forKey: .layers), heads: try c.decode(Int.self, forKey: .heads),
+      innerWidth: try c.decodeIfPresent(Int.self, forKey: .innerWidth), activation: activation,
+      layerNormEps: try c.decodeIfPresent(Float.self, forKey: .layerNormEps) ?? 1e-5,
+      scaleAttentionWeights: try c.decodeIfPresent(Bool.self, forKey: .scaleAttentionWeights) ?? true,
+      scaleAttentionByInverseLayerIndex: try c.decodeIfPresent(Bool.self, forKey: .scaleAttentionByInverseLayerIndex)
+        ?? false,
+      tiedEmbeddings: try c.decodeIfPresent(Bool.self, forKey: .tiedEmbeddings) ?? true)
+  }
+
+  /// Writes HF keys.
+  public func encode(to encoder: Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(Self.modelType, forKey: .modelType)
+    try c.encode(["GPT2LMHeadModel"], forKey: .architectures)
+    try c.encode("float32", forKey: .dtype)
+    try c.encode(vocabularySize, forKey: .vocabularySize)
+    try c.encode(contextLength, forKey: .contextLength)
+    try c.encode(width, forKey: .width)
+    try c.encode(layers, forKey: .layers)
+    try c.encode(heads, forKey: .heads)
+    try c.encode(innerWidth, forKey: .innerWidth)
+    try c.encode(activation == .geluTanh ? "gelu_new" : activation.rawValue, forKey: .activation)
+    try c.encode(layerNormEps, forKey: .layerNormEps)
+    try c.encode(scaleAttentionWeights, forKey: .scaleAttentionWeights)
+    try c.encode(scaleAttentionByInverseLayerIndex, forKey: .scaleAttentionByInverseLayerIndex)
+    try c.encode(tiedEmbeddings, forKey: .tiedEmbeddings)
+  }
+}
+
+/// HF's `Conv1D`: y = x·W + b with W stored [in, out] (the transpose of ``Linear``), as GPT-2 checkpoints hold it.
+public final class Conv1D: Module {
+  /// [inFeatures, outFeatures].
+  @Parameter public var weight: Tensor
+  /// [outFeatures].
+  @Parameter public var bias: Tensor
+
+  /// A layer initialised N(0, 0.02²) with zero bias (GPT-2's initialisation).
+  public init(_ inFeatures: Int, _ outFeatures: Int, generator: inout RandomGenerator) {
+    weight = Tensor.normal([inFeatures, outFeatures], std: 0.02, generator: &generator)
+    bias = Tensor.zeros([outFeatures])
+    super.init()
+  }
+
+  /// Applies the layer over the last axis (the [in, out] weight enters GEMM as a transposed view, no copy).
+  public func callAsFunction(_ x: Tensor) throws -> Tensor {
+    try x.linear(weight: weight.transposed(), bias: bias)
+  }
+}
+
+/// GPT-2 causal self-attention. Shapes: B batch, T new tokens, C width, H heads, D head width.
+public final class GPT2Attention: Module {
+  @Child(key: "c_attn") public var qkv: Conv1D
+  @Child(key: "c_proj") public var projection: Conv1D
+  let heads: Int
+  /// The score scale: 1/√D (or 1), divided by layerIndex + 1 when the config asks; fixed when the block is built
+  /// so that it travels with the block.
+  public let scale: Float
+
+  init(_ c: GPT2Configuration, layerIndex: Int, generator: inout RandomGenerator) {
+    heads = c.heads
+    var s: Float = c.scaleAttentionWeights ? 1 / Float(c.width / c.heads).squareRoot() : 1
+    if c.scaleAttentionByInverseLayerIndex { s /= Float(layerIndex + 1) }
+    scale = s
+    super.init()
+    qkv = Conv1D(c.width, 3 * c.width, generator: &generator)
+    projection = Conv1D(c.width, c.width, generator: &generator)
+  }
+
+  func callAsFunction(_ x: Tensor, layer: Int, cache: KVCache?) throws -> Tensor {
+    let (b, t, c) = (x.shape[0], x.shape[1], x.shape[2])
+    let d = c / heads
+    let offset = cache?.length ?? 0
+    let parts = try qkv(x).split(sizes: [c, c, c], axis: 2).map {
+      try $0.reshaped([b, t, heads, d]).transposed(1, 2).contiguous()  // [B, H, T, D]
+    }
+    var (k, v) = (parts[1], parts[2])
+    if let cache { (k, v) = try cache.append(layer: layer, keys: k, values: v) }  // [B, H, P + T, D]
+    let y = try Tensor.attention(
+      query: parts[0], key: k, value: v, mask: AttentionMask(causal: true, queryOffset: offset), scale: scale)
+    return try projection(y.transposed(1, 2).reshaped([b, t, c]))
+  }
+}
+
+/// One GPT-2 block: h = x + attn(ln_1(x)); h + mlp(ln_2(h)).
+public final class GPT2Block: Module {
+  @Child(key: "ln_1") public var norm1: LayerNorm
+  @Child(key: "attn") public var attention: GPT2Attention
+  @Child(key: "ln_2") public var norm2: LayerNorm
+  @Child(key: "mlp.c_fc") public var up: Conv1D
+  @Child(key: "mlp.c_proj") public var down: Conv1D
+  let activation: Activation
+
+  /// A block built as block number `layerIndex` (which fixes its attention scale).
+  public init(_ c: GPT2Configuration, layerIndex: Int, generator: inout RandomGenerator) {
+    activation = c.activation
+    super.init()
+    norm1 = LayerNorm(c.width, eps: c.layerNormEps)
+    attention = GPT2Attention(c, layerIndex: layerIndex, generator: &generator)
+    norm2 = LayerNorm(c.width, eps: c.layerNormEps)
+    up = Conv1D(c.width, c.mlpWidth, generator: &generator)
+    down = Conv1D(c.mlpWidth, c.width, generator: &generator)
+  }
+
+  func callAsFunction(_ x: Tensor, layer: Int, cache: KVCache?) throws -> Tensor {
+    let h = try x + attention(norm1(x), layer: layer, cache: cache)
+    return try h + down(activation(up(norm2(h))))
+  }
+}
+
+/// A GPT-2 causal language model (GPT2LMHeadModel); parameter paths are HF checkpoint keys.
+public final class GPT2: Module, LanguageModel {
+  /// The configuration it was built from.
+  public let config: GPT2Configuration
+  /// Token embedding [V, C].
+  @Child(key: "transformer.wte") public var tokenEmbedding: Embedding
+  /// Position embedding [contextLength, C].
+  @Child(key: "transformer.wpe") public var positionEmbedding: Embedding
+  /// The blocks.
+  @Child(key: "transformer.h") public var blocks: [GPT2Block]
+  /// Final LayerNorm.
+  @Child(key: "transformer.ln_f") public var finalNorm: LayerNorm
+  /// The output head, or nil when tied to ``tokenEmbedding``.
+  @Child(key: "lm_head") public var head: Linear?
+
+  /// A randomly initialised model (GPT-2's N(0, 0.02²) weights).
+  public init(_ config: GPT2Configuration, generator: inout RandomGenerator) throws {
+    try config.validate()
+    self.config = config
+    super.init()
+    tokenEmbedding = Embedding(config.vocabularySize, config.width, std: 0.02, generator: &generator)
+    positionEmbedding = Embedding(config.contextLength, config.width, std: 0.01, generator: &generator)
+    blocks = (0..<config.layers).map { GPT2Block(config, layerIndex: $0, generator: &generator) }
+    finalNorm = LayerNorm(config.width, eps: config.layerNormEps)
+    head = config.tiedEmbeddings ? nil : Linear(config.width, config.vocabularySize, bias: false, generator: &generator)
+  }
+
+  public var vocabularySize: Int { config.vocabularySize }
+  public var contextLength: Int { config.contextLength }
+  public var layerCount: Int { blocks.count }
+  public var keyValueShape: (heads: Int, headDimensions: Int) { (config.heads, config.width / config.heads) }
+
+  /// Final normalised hidden states [B, T, C] for ids [B, T]; appends to and commits `cache` when given.
+  public func hiddenStates(_ ids: Tensor, cache: KVCache? = nil) throws -> Tensor {
+    let offset = cache?.length ?? 0
+    try checkTokenIds(ids, model: "GPT2", offset: offset, contextLength: contextLength)
+    let t = ids.shape[1]
+    let positions = Tensor(indices: Array(offset..<(offset + t)), shape: [t])
+    var h = try tokenEmbedding(ids) + positionEmbedding(positions)  // [B, T, C]
+    for (i, block) in blocks.enumerated() { h = try block(h, layer: i, cache: cache) }
+    cache?.commit()
+    return try finalNorm(h)
+  }
+
+  /// Logits [B, T, V] for ids [B, T], continuing `cache` when given.
+  public func logits(_ ids: Tensor, cache: KVCache?) throws -> Tensor {
+    let h = try hiddenStates(ids, cache: cache)
+    return try head.map { try $0(h) } ?? tokenEmbedding.asLinear(h)
+  }
+
+  /// Logits [B, T, V] without a cache.
+  public func callAsFunction(_ ids: Tensor) throws -> Tensor { try logits(ids, cache: nil) }
+}

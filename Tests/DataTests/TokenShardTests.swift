@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+
+@testable import Data
+
+/// A fresh empty folder under the temporary directory.
+func temporaryDirectory(_ name: String) throws -> String {
+  let path = NSTemporaryDirectory() + "frontier-data-\(name)-\(UUID().uuidString)"
+  try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+  return path
+}
+
+@Suite struct TokenShardTests {
+  @Test func roundTripBothWidths() throws {
+    let dir = try temporaryDirectory("roundtrip")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    for (width, maxID) in [(TokenWidth.uint16, 65_535), (.uint32, 4_000_000_000)] {
+      let tokens = [0, 1, 7, maxID, 42, maxID - 1, 3]
+      let path = dir + "/s-\(width).bin"
+      try TokenShard.write(tokens, width: width, to: path)
+      let shard = try TokenShard(path: path)
+      #expect(shard.count == tokens.count)
+      #expect(shard.width == width)
+      #expect(try shard.tokens(in: 0..<tokens.count) == tokens.map { Int64($0) })
+      #expect(try shard.tokens(in: 2..<4) == [7, Int64(maxID)])
+      let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int
+      #expect(size == TokenShard.headerSize + tokens.count * Int(width.rawValue))
+      #expect(throws: DataError.self) { try shard.tokens(in: 5..<8) }
+    }
+    // Nothing but the two shards is left behind (no temporary files).
+    #expect(try FileManager.default.contentsOfDirectory(atPath: dir).count == 2)
+  }
+
+  @Test func emptyShardAndWidthChoice() throws {
+    let dir = try temporaryDirectory("empty")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try TokenShard.write([], width: .uint16, to: dir + "/e.bin")
+    #expect(try TokenShard(path: dir + "/e.bin").count == 0)
+    #expect(TokenWidth.fitting(vocabularySize: 65_536) == .uint16)
+    #expect(TokenWidth.fitting(vocabularySize: 65_537) == .uint32)
+  }
+
+  @Test func rejectsIdsThatDoNotFit() throws {
+    let dir = try temporaryDirectory("fit")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    #expect(throws: DataError.self) { try TokenShard.write([1, 70_000], width: .uint16, to: dir + "/x.bin") }
+    #expect(throws: DataError.self) { try TokenShard.write([-1], width: .uint32, to: dir + "/x.bin") }
+    #expect(!FileManager.default.fileExists(atPath: dir + "/x.bin"))
+  }
+
+  @Test func corruptFilesThrowOneLineErrors() throws {
+    let dir = try temporaryDirectory("corrupt")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let good = dir + "/good.bin"
+    try TokenShard.write(Array(0..<10), width: .uint16, to: good)
+    let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: good)))
+    func variant(_ name: String, _ edit: (inout [UInt8]) -> Void) throws -> String {
+      var b = bytes
+      edit(&b)
+      let path = dir + "/" + name
+      try Data(b).write(to: URL(fileURLWithPath: path))
+      return path
+    }
+    let cases = [
+      try variant("magic.bin") { $0[0] = UInt8(ascii: "X") },
+      try variant("version.bin") { $0[4] = 9 },
+      try variant("width.bin") { $0[8] = 3 },
+      try variant("truncated.bin") { $0.removeLast(3) },
+      try variant("count.bin") { $0[16] = 11 },
+      try variant("short.bin") { $0 = Array($0.prefix(12)) },
+      dir + "/missing.bin",
+    ]
+    for path in cases {
+      do {
+        _ = try TokenShard(path: path)
+        Issue.record("\(path) was accepted")
+      } catch let error as DataError {
+        #expect(error.description.hasPrefix(path))
+        #expect(!error.description.contains("\n"))
+      }
+    }
+  }
+}

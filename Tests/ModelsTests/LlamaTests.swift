@@ -1,0 +1,101 @@
+import Checkpoints
+import Foundation
+import LMCore
+import Models
+import NN
+import TensorCore
+import TestSupport
+import Testing
+
+@Suite struct LlamaTests {
+  @Test func tinyLlamaMatchesTransformers() throws {
+    guard let fixture = try Fixture("tiny_llama") else { return }
+    let model = try Llama(contentsOf: fixture.directory)
+    #expect(model.config.kvHeads < model.config.heads)
+    try checkCausalFixture(fixture, model)
+  }
+
+  @Test func cacheDecodingEqualsRecomputation() throws {
+    var rng = RandomGenerator(seed: 3)
+    for interleaved in [false, true] {
+      let config = LlamaConfiguration(
+        vocabularySize: 40, hiddenSize: 32, intermediateSize: 48, layers: 2, heads: 4, kvHeads: 2, contextLength: 32,
+        tiedEmbeddings: interleaved, ropeInterleaved: interleaved)
+      let model = try Llama(config, generator: &rng)
+      try checkCacheMatchesRecomputation(model, ids: (0..<13).map { ($0 * 7 + 3) % 40 })
+    }
+  }
+
+  @Test func saveAndLoadIsBitExact() throws {
+    var rng = RandomGenerator(seed: 4)
+    let config = LlamaConfiguration(
+      vocabularySize: 30, hiddenSize: 16, intermediateSize: 24, layers: 2, heads: 4, kvHeads: 2, contextLength: 16,
+      ropeTheta: 500_000)
+    let model = try Llama(config, generator: &rng)
+    let dir = temporaryPath("llama-save")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try model.save(to: dir)
+    let loaded = try Llama(contentsOf: dir)
+    #expect(loaded.config == config)
+    let (a, b) = (model.parameters(), loaded.parameters())
+    #expect(a.keys.sorted() == b.keys.sorted())
+    for (k, t) in a { #expect(t.floats.map(\.bitPattern) == b[k]?.floats.map(\.bitPattern), "\(k)") }
+    let ids = Tensor(indices: [1, 5, 9, 2], shape: [1, 4])
+    #expect(try model(ids).floats == loaded(ids).floats)
+    // Loading through the registry gives the same language model.
+    let lm = try ModelRegistry.loadLanguageModel(dir)
+    #expect(try lm.logits(ids, cache: nil).floats == model(ids).floats)
+  }
+
+  @Test func readsBothRopeThetaSpellings() throws {
+    let base = """
+      {"model_type": "llama", "vocab_size": 10, "hidden_size": 8, "intermediate_size": 12,
+       "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 8
+      """
+    let old = try JSONDecoder().decode(LlamaConfiguration.self, from: Data((base + #", "rope_theta": 1234.0}"#).utf8))
+    let new = try JSONDecoder().decode(
+      LlamaConfiguration.self, from: Data((base + #", "rope_parameters": {"rope_theta": 4321.0}}"#).utf8))
+    #expect(old.ropeTheta == 1234 && new.ropeTheta == 4321)
+    #expect(old.kvHeads == 2 && old.headDimensions == 4)
+    #expect(throws: (any Error).self) {
+      try JSONDecoder().decode(
+        LlamaConfiguration.self, from: Data((base + #", "rope_scaling": {"rope_type": "llama3"}}"#).utf8))
+    }
+  }
+
+  @Test func configMismatchNamesTensorAndShapes() throws {
+    guard let fixture = try Fixture("tiny_llama") else { return }
+    let dir = temporaryPath("llama-mismatch")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    try FileManager.default.copyItem(
+      atPath: fixture.directory + "/model.safetensors", toPath: dir + "/model.safetensors")
+    var json =
+      try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fixture.directory + "/config.json")))
+      as! [String: Any]
+    json["intermediate_size"] = (json["intermediate_size"] as! Int) + 1
+    try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: dir + "/config.json"))
+    do {
+      _ = try Llama(contentsOf: dir)
+      Issue.record("a mismatched config loaded")
+    } catch let error as CheckpointError {
+      let text = error.description
+      #expect(text.contains("mlp.") && text.contains("config.json implies") && !text.contains("\n"), "\(text)")
+    }
+    // A broken config is one line naming config.json.
+    json["hidden_size"] = "wide"
+    try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: dir + "/config.json"))
+    do {
+      _ = try Llama(contentsOf: dir)
+      Issue.record("a broken config loaded")
+    } catch let error as CheckpointError {
+      #expect(error.description.contains("config.json") && error.description.contains("hidden_size"), "\(error)")
+    }
+    // A truncated safetensors file is a clear error too.
+    let bytes = try Data(contentsOf: URL(fileURLWithPath: fixture.directory + "/model.safetensors"))
+    try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: dir + "/model.safetensors"))
+    try FileManager.default.removeItem(atPath: dir + "/config.json")
+    try FileManager.default.copyItem(atPath: fixture.directory + "/config.json", toPath: dir + "/config.json")
+    #expect(throws: CheckpointError.self) { try Llama(contentsOf: dir) }
+  }
+}

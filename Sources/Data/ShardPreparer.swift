@@ -81,8 +81,15 @@ public enum ShardPreparer {
     guard let data = FileManager.default.contents(atPath: path) else {
       throw DataError(path: path, problem: "cannot read the input file", remedy: "check the path passed to --input")
     }
-    guard let text = String(data: data, encoding: .utf8) else {
-      throw DataError(path: path, problem: "is not UTF-8 text", remedy: "convert it to UTF-8")
+    let text: String
+    if let valid = String(data: data, encoding: .utf8) {
+      text = valid
+    } else {
+      // Old Gutenberg files carry stray Latin-1 bytes: keep the text, mark the bytes as U+FFFD, and say so.
+      text = String(decoding: data, as: UTF8.self)
+      let replaced = text.unicodeScalars.filter { $0 == "\u{FFFD}" }.count
+      FileHandle.standardError.write(
+        "warning: \(path): \(replaced) invalid UTF-8 sequences replaced by U+FFFD\n".data(using: .utf8)!)
     }
     if path.hasSuffix(".jsonl") || field != nil {
       return try jsonLines(text, field: field ?? "text", path: path)

@@ -1,5 +1,6 @@
 import Data
 import Foundation
+import Tokenizers
 
 /// `frontier prepare`: text or JSONL files -> `train.bin`, `val.bin` and `meta.json` token shards.
 enum PrepareCommand: Command {
@@ -20,11 +21,12 @@ enum PrepareCommand: Command {
   /// Turns a `--tokenizer` argument into an encoding. The byte-level fallback is built in; tokenizer files
   /// are wired here (the Tokenizers target adapts to ``TokenEncoding`` with a ``ClosureEncoding``).
   nonisolated(unsafe) static var makeEncoding: (String) throws -> TokenEncoding = { spec in
-    guard spec == "bytes" else {
-      throw UsageError(
-        message: "frontier prepare: tokenizer files are not supported yet ('\(spec)'); use --tokenizer bytes")
-    }
-    return ByteEncoding()
+    if spec == "bytes" { return ByteEncoding() }
+    let tokenizer = try TokenizerLoader.load(spec)
+    return ClosureEncoding(
+      name: URL(fileURLWithPath: spec).lastPathComponent, vocabularySize: tokenizer.vocabularySize,
+      endOfText: tokenizer.eosTokenID
+    ) { text in tokenizer.encode(text, addSpecialTokens: false) }
   }
 
   static func run(_ args: ParsedArguments) throws {

@@ -23,10 +23,11 @@ struct ModelSettings: Codable, Equatable {
   }
 }
 
-/// A model ready for the trainer: the module and its logits function.
+/// A model ready for the trainer: the module, its logits function, and how to export it for `frontier generate`.
 struct TrainableModel {
   let module: Module
   let forward: (Tensor, inout RandomGenerator) throws -> Tensor
+  var export: ((String) throws -> Void)? = nil
 }
 
 /// Architectures `frontier train --model NAME` can build. Add an entry to train another model (e.g. Llama).
@@ -38,7 +39,18 @@ enum ModelArchitectures {
         heads: settings.heads, width: settings.width)
       let model = try GPT(config, generator: &generator)
       return TrainableModel(module: model) { ids, _ in try model(ids) }
-    }
+    },
+    "llama": { settings, generator in
+      // SwiGLU width 8/3 of the model width, rounded up to a multiple of 32; tied embeddings.
+      let hidden = (settings.width * 8 / 3 + 31) / 32 * 32
+      let config = LlamaConfiguration(
+        vocabularySize: settings.vocabularySize, hiddenSize: settings.width, intermediateSize: hidden,
+        layers: settings.layers, heads: settings.heads, contextLength: settings.contextLength, tiedEmbeddings: true)
+      let model = try Llama(config, generator: &generator)
+      return TrainableModel(
+        module: model, forward: { ids, _ in try model.logits(ids, cache: nil) },
+        export: { directory in try model.save(to: directory) })
+    },
   ]
 }
 
@@ -137,6 +149,11 @@ enum TrainCommand: Command {
       "frontier train: \(settings.architecture), \(model.module.parameterCount) parameters, "
         + "\(train.count) train tokens, \(trainer.tokensPerStep) tokens/step, \(communicator.size) rank(s)")
     try trainer.run()
+    if let export = model.export, communicator.rank == 0 {
+      let directory = (out as NSString).appendingPathComponent("model")
+      try export(directory)
+      say(communicator, "frontier train: exported the final model to \(directory) (HF layout)")
+    }
     let last = trainer.history.last { $0.split == .train }.map { String(format: "%.4f", $0.loss) } ?? "-"
     let validationLoss = trainer.history.last { $0.split == .validation }.map { String(format: "%.4f", $0.loss) } ?? "-"
     say(

@@ -69,6 +69,9 @@ let package = Package(
       ],
       swiftSettings: cpuFlags),
     .testTarget(name: "DistributedTests", dependencies: ["Distributed"], swiftSettings: cpuFlags),
+    .testTarget(
+      name: "CLITests", dependencies: ["Checkpoints", "Generation", "Models", "Tokenizers", "TestSupport"],
+      swiftSettings: cpuFlags),
     .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"], swiftSettings: cpuFlags),
     .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"], swiftSettings: cpuFlags),
     .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], swiftSettings: cpuFlags),

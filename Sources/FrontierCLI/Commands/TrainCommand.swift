@@ -86,7 +86,7 @@ enum TrainCommand: Command {
   ]
 
   /// The process group; a multi-process launcher replaces this.
-  nonisolated(unsafe) static var makeCommunicator: () throws -> Communicator = { SingleProcessCommunicator() }
+  nonisolated(unsafe) static var makeCommunicator: () throws -> Communicator = { try makeTrainingCommunicator() }
 
   static func run(_ parsed: ParsedArguments) throws {
     let args = try merged(parsed)

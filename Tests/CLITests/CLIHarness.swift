@@ -1,0 +1,79 @@
+import Foundation
+
+/// Runs the built `frontier` executable as a subprocess.
+enum CLIHarness {
+  /// The `frontier` binary: `FRONTIER_BINARY`, else beside the test bundle, else `<package>/.build/release`.
+  /// Nil (with the reason printed) when none exists, so that tests skip.
+  static let binary: String? = {
+    var candidates: [String] = []
+    if let env = ProcessInfo.processInfo.environment["FRONTIER_BINARY"], !env.isEmpty { candidates.append(env) }
+    if let bundle = Bundle.main.executableURL ?? URL(string: "file://" + (CommandLine.arguments.first ?? "")) {
+      var folder = bundle.deletingLastPathComponent()
+      // macOS bundles nest the executable in X.xctest/Contents/MacOS.
+      for _ in 0..<4 {
+        candidates.append(folder.appendingPathComponent("frontier").path)
+        folder = folder.deletingLastPathComponent()
+      }
+    }
+    let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
+    candidates.append(package.appendingPathComponent(".build/release/frontier").path)
+    if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
+    print("skipping: no frontier binary (looked at \(candidates.joined(separator: ", "))); run swift build -c release")
+    return nil
+  }()
+
+  /// What a finished process left behind.
+  struct Outcome {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+  }
+
+  /// Runs `executable` with `arguments`, collecting stdout and stderr; `environment` entries are added.
+  static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("frontier-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    // Files rather than pipes: large outputs cannot fill a pipe buffer and stall the child.
+    let outURL = scratch.appendingPathComponent("out")
+    let errURL = scratch.appendingPathComponent("err")
+    FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    let out = try FileHandle(forWritingTo: outURL)
+    let err = try FileHandle(forWritingTo: errURL)
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    try out.close()
+    try err.close()
+    return Outcome(
+      status: process.terminationStatus,
+      stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
+      stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+  }
+
+  /// Runs `frontier` with `arguments`.
+  static func frontier(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
+    try run(binary ?? "/nonexistent/frontier", arguments, environment: environment)
+  }
+
+  /// A fresh temporary folder.
+  static func temporaryFolder() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("frontier-cli-test-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+  }
+
+  /// The first executable named `name` on PATH.
+  static func onPath(_ name: String) -> String? {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+    return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+  }
+}

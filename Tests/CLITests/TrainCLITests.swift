@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+
+/// `frontier prepare` + `frontier train`: one process with batch 4 against two MPI ranks with batch 2 each.
+@Suite struct TrainCLITests {
+  struct Record: Decodable {
+    var step: Int
+    var split: String
+    var loss: Float
+  }
+
+  static func trainLosses(_ run: URL) throws -> [Int: Float] {
+    let text = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+    var losses: [Int: Float] = [:]
+    for line in text.split(separator: "\n") {
+      let record = try JSONDecoder().decode(Record.self, from: Data(line.utf8))
+      if record.split == "train" { losses[record.step] = record.loss }
+    }
+    return losses
+  }
+
+  @Test func twoRanksMatchOneProcessWithTheGlobalBatch() throws {
+    guard let binary = CLIHarness.binary else { return }
+    guard let mpirun = CLIHarness.onPath("mpirun") else {
+      print("skipping: mpirun is not on PATH (apt-get install openmpi-bin)")
+      return
+    }
+    let folder = try CLIHarness.temporaryFolder()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let text = (0..<300).map { "Line \($0): the cat sat on mat number \($0 * 7 % 13), then it slept.\n" }.joined()
+    let input = folder.appendingPathComponent("tiny.txt")
+    try text.write(to: input, atomically: true, encoding: .utf8)
+    let data = folder.appendingPathComponent("data").path
+    let prepared = try CLIHarness.frontier([
+      "prepare", "--input", input.path, "--out", data, "--tokenizer", "bytes", "--val-fraction", "0",
+    ])
+    #expect(prepared.status == 0, "stderr: \(prepared.stderr)")
+    let steps = 4
+    let common = [
+      "train", "--data", data, "--layers", "1", "--heads", "2", "--width", "32", "--context", "32",
+      "--steps", String(steps), "--lr", "3e-3", "--seed", "11", "--eval-every", "0", "--checkpoint-every", "0",
+      "--log-every", "1",
+    ]
+    let single = folder.appendingPathComponent("single")
+    let one = try CLIHarness.frontier(common + ["--batch", "4", "--out", single.path])
+    #expect(one.status == 0, "stderr: \(one.stderr)")
+    let double = folder.appendingPathComponent("mpi")
+    let two = try CLIHarness.run(
+      mpirun,
+      ["--allow-run-as-root", "--oversubscribe", "-np", "2", binary] + common + ["--batch", "2", "--out", double.path],
+      environment: ["OMPI_MCA_rmaps_base_oversubscribe": "1"])
+    #expect(two.status == 0, "stderr: \(two.stderr)")
+    #expect(two.stdout.contains("2 rank(s)"), "stdout: \(two.stdout)")
+    #expect(!two.stderr.contains("finaliz"), "stderr: \(two.stderr)")
+
+    let expected = try Self.trainLosses(single)
+    let actual = try Self.trainLosses(double)
+    #expect(expected.count == steps && actual.count == steps)
+    for step in 1...steps {
+      let a = try #require(expected[step])
+      let b = try #require(actual[step])
+      #expect(abs(a - b) <= 1e-4 * abs(a), "step \(step): \(a) vs \(b)")
+    }
+    // Learning happened, so the comparison is not between two untouched models.
+    #expect((expected[steps] ?? 0) < (expected[1] ?? 0))
+  }
+}

@@ -188,6 +188,11 @@ public enum Attention {
       logSumExp.update(repeating: -.infinity, count: rowCount)
       return
     }
+    if shape.queryLength <= smallQueryLength {
+      forwardSmallQuery(
+        q: q, k: k, v: v, out: out, logSumExp: logSumExp, shape: shape, mask: mask, bias: bias, scale: scale)
+      return
+    }
     let pack = AttentionKeyValuePack(k: k, v: v, shape: shape)
     let plan = AttentionForwardPlan(
       q: q, keys: pack.keys, values: pack.values, valueHeadStride: pack.valueHeadStride,

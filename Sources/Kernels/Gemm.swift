@@ -2,8 +2,9 @@ import CBLAS
 
 /// Single-precision matrix products through OpenBLAS.
 ///
-/// Row-major throughout. A product with one output row goes to GEMV, which Debian's OpenBLAS
-/// runs about 4x faster than SGEMM with M = 1 (see toolchain-notes.md).
+/// Row-major throughout. Products with at most ``Gemv/maximumRows`` output rows go to ``Gemv``'s
+/// multi-threaded streaming kernels (Debian's OpenBLAS runs SGEMM with M = 1 about 4x slower than
+/// GEMV, and its GEMV is single-threaded here; see toolchain-notes.md).
 public enum Gemm {
   /// C = alpha * op(A) * op(B) + beta * C, where op(A) is M x K and op(B) is K x N.
   public static func multiply(
@@ -18,16 +19,22 @@ public enum Gemm {
       }
       return
     }
-    if m == 1 {
-      // y = alpha * op(B)^T x + beta y with x the single row of op(A).
-      let incX = transposeA ? lda : 1
-      if transposeB {
-        // op(B) = B^T where B is N x K: y = B x.
-        cblas_sgemv(
-          CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), a, Int32(incX), beta, c, 1)
+    if m <= Gemv.maximumRows && (!transposeA || m == 1) {
+      // A few rows: a bandwidth-bound stream over B, split between threads by output columns.
+      func run(_ x: UnsafePointer<Float>, _ ldx: Int) {
+        if transposeB {
+          Gemv.multiplyTransposed(
+            m: m, n: n, k: k, alpha: alpha, x: x, ldx: ldx, w: b, ldw: ldb, beta: beta, y: c, ldy: ldc)
+        } else {
+          Gemv.multiply(m: m, n: n, k: k, alpha: alpha, x: x, ldx: ldx, b: b, ldb: ldb, beta: beta, y: c, ldy: ldc)
+        }
+      }
+      if transposeA && lda != 1 {
+        // The single row of op(A) is a strided column of A: gather it first.
+        let row = (0..<k).map { a[$0 * lda] }
+        row.withUnsafeBufferPointer { run($0.baseAddress!, k) }
       } else {
-        cblas_sgemv(
-          CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb), a, Int32(incX), beta, c, 1)
+        run(a, lda)
       }
       return
     }

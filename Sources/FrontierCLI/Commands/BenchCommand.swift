@@ -11,6 +11,7 @@ enum BenchCommand: Command {
     OptionSpec("json", "print one JSON object instead of a table"),
     OptionSpec("repeats", value: "N", default: "5", "timed repetitions per measurement (best is kept)"),
     OptionSpec("train-steps", value: "N", default: "4", "timed GPT training steps"),
+    OptionSpec("only", value: "PART", default: "all", "run one part: kernels, train, decode or all"),
   ]
 
   static func run(_ args: ParsedArguments) throws {
@@ -19,12 +20,24 @@ enum BenchCommand: Command {
     guard repeats > 0, trainSteps > 0 else {
       throw UsageError(message: "frontier bench: --repeats and --train-steps must be positive")
     }
+    let only = args.string("only") ?? "all"
+    guard ["all", "kernels", "train", "decode"].contains(only) else {
+      throw UsageError(message: "frontier bench: --only must be kernels, train, decode or all, got \"\(only)\"")
+    }
     var results: [(String, Double, String)] = []
     func record(_ key: String, _ value: Double, _ note: String) {
       results.append((key, value, note))
       if !args.flag("json") { FileHandle.standardError.write("  measured \(key)\n".data(using: .utf8)!) }
     }
 
+    if only == "all" || only == "kernels" { try measureKernels(repeats: repeats, record: record) }
+    if only == "all" || only == "train" { try measureTraining(steps: trainSteps, record: record) }
+    if only == "all" || only == "decode" { try measureDecoding(repeats: repeats, record: record) }
+    report(results, json: args.flag("json"))
+  }
+
+  /// Kernel throughput: GEMM against raw BLAS, memory-bound copies and softmax, fused attention.
+  static func measureKernels(repeats: Int, record: (String, Double, String) -> Void) throws {
     // GEMM: our matmul against one raw BLAS call, 1024^3.
     let n = 1024
     let flops = 2.0 * Double(n * n * n)
@@ -68,7 +81,10 @@ enum BenchCommand: Command {
     let attentionFlops = 3.5 * 4 * Double(bb * h * t * t * d) / 2
     record("attention_fwd_bwd_gflops", attentionFlops / attentionTime / 1e9, "B8 H6 T256 D64 causal, fwd+bwd")
 
-    // One full GPT training step: forward, backward, AdamW.
+  }
+
+  /// One full GPT training step: forward, backward, AdamW.
+  static func measureTraining(steps trainSteps: Int, record: (String, Double, String) -> Void) throws {
     let config = GPTConfiguration(vocabularySize: 512, contextLength: 256, layers: 6, heads: 6, width: 384)
     var rng = RandomGenerator(seed: 8)
     let model = try GPT(config, generator: &rng)
@@ -87,20 +103,25 @@ enum BenchCommand: Command {
     record(
       "train_tokens_per_s", Double(batch * config.contextLength) / stepTime,
       "GPT 6L 6H 384w ctx256 batch 8 vocab 512 (\(model.parameterCount) parameters), fwd+bwd+AdamW")
+  }
 
-    if args.flag("json") {
+  /// Prints the results as a Markdown table or one JSON object.
+  static func report(_ results: [(String, Double, String)], json: Bool) {
+    let values = Dictionary(results.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
+    let ratio = values["gemm_gflops"].flatMap { ours in values["blas_gemm_gflops"].map { ours / $0 } }
+    if json {
       var object: [String: Any] = [:]
       for (key, value, _) in results { object[key] = (value * 1000).rounded() / 1000 }
       object["threads"] = Parallel.threadCount
-      object["gemm_ratio_to_blas"] = ((results[0].1 / results[1].1) * 1000).rounded() / 1000
-      let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-      print(String(decoding: data, as: UTF8.self))
+      if let ratio { object["gemm_ratio_to_blas"] = (ratio * 1000).rounded() / 1000 }
+      if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+        print(String(decoding: data, as: UTF8.self))
+      }
     } else {
       print("| measurement | value | what |")
       print("|---|---:|---|")
       for (key, value, note) in results { print("| \(key) | \(String(format: "%.2f", value)) | \(note) |") }
-      print(
-        String(format: "| gemm ratio to BLAS | %.3f | gemm_gflops / blas_gemm_gflops |", results[0].1 / results[1].1))
+      if let ratio { print(String(format: "| gemm ratio to BLAS | %.3f | gemm_gflops / blas_gemm_gflops |", ratio)) }
       print("threads: \(Parallel.threadCount)")
     }
   }

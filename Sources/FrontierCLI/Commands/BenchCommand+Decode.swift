@@ -1,0 +1,58 @@
+import Data
+import Foundation
+import Generation
+import LMCore
+import Models
+import NN
+import TensorCore
+
+/// The decoding part of `frontier bench`: KV-cache generation and prompt prefill of small Llamas.
+extension BenchCommand {
+  /// The stories15M shape of llama2.c (dim 288, 6 layers, 6 heads, vocabulary 32000, context 256,
+  /// tied head), with random weights.
+  static let stories15MShape = LlamaConfiguration(
+    vocabularySize: 32_000, hiddenSize: 288, intermediateSize: 768, layers: 6, heads: 6, contextLength: 256,
+    tiedEmbeddings: true, ropeInterleaved: true)
+
+  /// Measures decode and prefill speed and passes each result to `record` (key, value, note).
+  static func measureDecoding(repeats: Int, record: (String, Double, String) -> Void) throws {
+    var rng = RandomGenerator(seed: 11)
+    let model = try Llama(stories15MShape, generator: &rng)
+    let prompt = (0..<8).map { _ in Int(rng.next() % 32_000) }
+    let decode = try bestDecodeRate(model, prompt: prompt, tokens: 128, repeats: repeats)
+    record(
+      "decode_tokens_per_s_15m", decode,
+      "random Llama of the stories15M shape, KV cache, greedy, 128 tokens after an 8-token prompt")
+
+    let longPrompt = (0..<128).map { _ in Int64(rng.next() % 32_000) }
+    let ids = Tensor(indices: longPrompt, shape: [1, 128])
+    let prefill = KernelBenchmarks.bestTime(repeats: repeats) {
+      _ = try? withoutGradients { try model.logits(ids, cache: model.makeCache(batch: 1, capacity: 128)) }
+    }
+    record("prefill_tokens_per_s_15m", 128 / prefill, "same model, one 128-token prompt into an empty KV cache")
+
+    guard let path = try? DataLocation.file("llama2c/stories260K.bin"), FileManager.default.fileExists(atPath: path)
+    else {
+      FileHandle.standardError.write(
+        "  skipped decode_tokens_per_s_stories260k: llama2c/stories260K.bin is not in the data folder\n"
+          .data(using: .utf8)!)
+      return
+    }
+    let small = try Llama(llama2cPath: path)
+    let rate = try bestDecodeRate(small, prompt: [1], tokens: small.contextLength - 1, repeats: repeats)
+    record(
+      "decode_tokens_per_s_stories260k", rate,
+      "llama2.c stories260K, KV cache, greedy, \(small.contextLength - 1) tokens after BOS")
+  }
+
+  /// Best decode rate (new tokens per second after the first) of greedy generation over `repeats` runs.
+  static func bestDecodeRate(_ model: LanguageModel, prompt: [Int], tokens: Int, repeats: Int) throws -> Double {
+    let generator = Generator(model: model)
+    var best = 0.0
+    for _ in 0...repeats {
+      let result = try generator.generate(prompt: prompt, options: GenerationOptions(maxTokens: tokens))
+      best = max(best, result.decodeTokensPerSecond)
+    }
+    return best
+  }
+}

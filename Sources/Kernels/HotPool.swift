@@ -1,0 +1,171 @@
+#if os(Linux)
+  import Glibc
+  import Synchronization
+#endif
+
+/// Worker threads that stay awake between short parallel jobs.
+///
+/// Decoding runs dozens of matrix-vector products per token, each a few microseconds long. Waking a
+/// sleeping thread takes about as long, so with ``Parallel/forChunks(count:grain:_:)`` the caller
+/// usually finishes alone. Here the workers spin for a short while after each job (then sleep), and
+/// every job is split into chunks that whoever is free claims: a late or descheduled worker never
+/// holds the caller up by more than the chunk it is running. One job runs at a time; a call made
+/// while another job runs (from another thread, or from inside a chunk) runs serially on its caller.
+public enum HotPool {
+  /// Calls `body(i)` for each chunk `i` in `0..<chunks`, spread over up to ``Parallel/threadCount`` threads.
+  public static func run(chunks: Int, _ body: (Int) -> Void) {
+    #if os(Linux)
+      if chunks > 1 && Parallel.threadCount > 1 {
+        HotPoolState.shared.run(chunks: chunks, workers: Parallel.threadCount - 1, body)
+        return
+      }
+    #endif
+    for i in 0..<chunks { body(i) }
+  }
+}
+
+#if os(Linux)
+  /// The shared state of the workers. The claim word holds the job number in its high 32 bits and the
+  /// next chunk index in its low 32 bits, so a worker that saw an old job can never claim a chunk of a
+  /// newer one.
+  final class HotPoolState: @unchecked Sendable {
+    static let shared = HotPoolState(workers: max(1, Parallel.threadCount - 1))
+
+    let claim = Atomic<Int>(0)
+    let finished = Atomic<Int>(0)
+    let busy = Atomic<Bool>(false)
+    let sleepers = Atomic<Int>(0)
+    /// Chunks of the current job (written before the claim word is published).
+    let chunkCount = Atomic<Int>(0)
+    /// Workers allowed to take part in the current job (the rest stay idle).
+    let activeWorkers = Atomic<Int>(0)
+    /// The current job's body; valid while one of its chunks is claimed and unfinished.
+    nonisolated(unsafe) var body: ((Int) -> Void)?
+    let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    let condition: UnsafeMutablePointer<pthread_cond_t>
+    let workerCount: Int
+    /// Seconds a worker spins waiting for the next job before it sleeps.
+    static let spinSeconds = 0.0005
+
+    init(workers: Int) {
+      workerCount = workers
+      mutex = .allocate(capacity: 1)
+      condition = .allocate(capacity: 1)
+      pthread_mutex_init(mutex, nil)
+      pthread_cond_init(condition, nil)
+      for index in 0..<workers {
+        let context = Unmanaged.passRetained(HotPoolWorker(state: self, index: index)).toOpaque()
+        var thread = pthread_t()
+        let status = pthread_create(
+          &thread, nil,
+          { raw in
+            guard let raw else { return nil }
+            let worker = Unmanaged<HotPoolWorker>.fromOpaque(raw).takeRetainedValue()
+            worker.state.workerLoop(index: worker.index)
+            return nil
+          }, context)
+        if status == 0 {
+          pthread_detach(thread)
+        } else {
+          Unmanaged<HotPoolWorker>.fromOpaque(context).release()
+        }
+      }
+    }
+
+    func run(chunks: Int, workers: Int, _ body: (Int) -> Void) {
+      guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+        for i in 0..<chunks { body(i) }
+        return
+      }
+      withoutActuallyEscaping(body) { body in
+        self.body = body
+        chunkCount.store(chunks, ordering: .relaxed)
+        activeWorkers.store(min(workers, workerCount), ordering: .relaxed)
+        finished.store(0, ordering: .relaxed)
+        let job = (claim.load(ordering: .relaxed) >> 32) &+ 1
+        claim.store(job << 32, ordering: .sequentiallyConsistent)
+        if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+          pthread_mutex_lock(mutex)
+          pthread_cond_broadcast(condition)
+          pthread_mutex_unlock(mutex)
+        }
+        work(job: job, body: body)
+        // A worker may still run a chunk; if it was descheduled, give it the core.
+        var spins = 0
+        while finished.load(ordering: .acquiring) < chunks {
+          spins += 1
+          if spins & 1023 == 0 { sched_yield() }
+        }
+        self.body = nil
+      }
+      busy.store(false, ordering: .releasing)
+    }
+
+    /// Claims and runs chunks of job `job` until none is left (or the job is gone).
+    @inline(__always)
+    func work(job: Int, body: (Int) -> Void) {
+      while true {
+        let word = claim.load(ordering: .acquiring)
+        guard word >> 32 == job else { return }
+        let index = word & 0xFFFF_FFFF
+        guard index < chunkCount.load(ordering: .relaxed) else { return }
+        guard claim.compareExchange(expected: word, desired: word + 1, ordering: .acquiringAndReleasing).exchanged
+        else { continue }
+        body(index)
+        finished.add(1, ordering: .releasing)
+      }
+    }
+
+    func workerLoop(index: Int) {
+      var seen = claim.load(ordering: .acquiring) >> 32
+      let clock = ContinuousClock()
+      while true {
+        var job = claim.load(ordering: .acquiring) >> 32
+        if job == seen {
+          // Spin for a while, then sleep until a job is published.
+          let deadline = clock.now + .nanoseconds(Int64(Self.spinSeconds * 1e9))
+          var spins = 0
+          while job == seen {
+            spins += 1
+            if spins & 1023 == 0 {
+              if clock.now > deadline { break }
+              sched_yield()
+            }
+            job = claim.load(ordering: .acquiring) >> 32
+          }
+          if job == seen {
+            pthread_mutex_lock(mutex)
+            sleepers.add(1, ordering: .sequentiallyConsistent)
+            while claim.load(ordering: .sequentiallyConsistent) >> 32 == seen {
+              pthread_cond_wait(condition, mutex)
+            }
+            sleepers.subtract(1, ordering: .sequentiallyConsistent)
+            pthread_mutex_unlock(mutex)
+            job = claim.load(ordering: .acquiring) >> 32
+          }
+        }
+        seen = job
+        guard index < activeWorkers.load(ordering: .relaxed) else { continue }
+        // The body is read only after a chunk of this job is claimed (see work(job:body:)).
+        while true {
+          let word = claim.load(ordering: .acquiring)
+          guard word >> 32 == job, (word & 0xFFFF_FFFF) < chunkCount.load(ordering: .relaxed) else { break }
+          guard claim.compareExchange(expected: word, desired: word + 1, ordering: .acquiringAndReleasing).exchanged
+          else { continue }
+          body?(word & 0xFFFF_FFFF)
+          finished.add(1, ordering: .releasing)
+        }
+      }
+    }
+  }
+
+  /// What a new worker thread needs.
+  final class HotPoolWorker {
+    let state: HotPoolState
+    let index: Int
+    init(state: HotPoolState, index: Int) {
+      self.state = state
+      self.index = index
+    }
+  }
+#endif

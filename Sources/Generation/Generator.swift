@@ -90,10 +90,10 @@ public struct Generator {
       let logits = try model.logits(Tensor(indices: prompt, shape: [1, prompt.count]), cache: cache)
       return try logits.sliced(axis: 1, (prompt.count - 1)..<prompt.count).reshaped([model.vocabularySize])
     }
-    prefillSeconds = seconds(clock.now - start)
+    prefillSeconds = (clock.now - start).seconds
     while produced.count < options.maxTokens {
       let token = sampler.sample(logits: next.floats, context: context)
-      if produced.isEmpty { firstTokenTime = seconds(clock.now - start) }
+      if produced.isEmpty { firstTokenTime = (clock.now - start).seconds }
       if options.stopTokens.contains(token) {
         stop = .stopToken
         break
@@ -119,16 +119,12 @@ public struct Generator {
         try model.logits(Tensor(indices: [token], shape: [1, 1]), cache: cache).reshaped([model.vocabularySize])
       }
     }
-    let total = seconds(clock.now - start)
+    let total = (clock.now - start).seconds
     let decodeTime = total - firstTokenTime
     return GenerationResult(
       tokens: produced, text: text ?? decode?(produced), stopReason: stop, timeToFirstToken: firstTokenTime,
       decodeTokensPerSecond: produced.count > 1 && decodeTime > 0 ? Double(produced.count - 1) / decodeTime : 0,
       prefillTokensPerSecond: prefillSeconds > 0 ? Double(prompt.count) / prefillSeconds : 0)
-  }
-
-  func seconds(_ d: Duration) -> Double {
-    Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
   }
 }
 

@@ -231,8 +231,3 @@ public struct StepResult: Sendable, Equatable {
   /// Global gradient norm before clipping.
   public let gradientNorm: Float
 }
-
-extension Duration {
-  /// The duration in seconds.
-  var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}

@@ -58,7 +58,7 @@ enum DemoCommand: Command {
       try optimizer.update(model, gradients: grads, gradientScale: scale)
       lastLoss = loss.item()
       guard lastLoss.isFinite else { throw DataError(message: "training diverged at step \(s + 1) (loss \(lastLoss))") }
-      let elapsed = seconds(clock.now - start)
+      let elapsed = (clock.now - start).seconds
       let rate = Double((s + 1) * batch * t) / elapsed
       let eta = elapsed / Double(s + 1) * Double(steps - s - 1)
       progress.update(
@@ -99,9 +99,5 @@ enum DemoCommand: Command {
     }
     print("--- prompt ---\n\(String(decoding: bytes[split..<(split + 64)], as: UTF8.self))")
     print("--- sample (temperature 0.8) ---\n\(String(decoding: generated, as: UTF8.self))")
-  }
-
-  static func seconds(_ d: Duration) -> Double {
-    Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
   }
 }

@@ -42,16 +42,18 @@ let package = Package(
     .target(name: "Generation", dependencies: ["TensorCore", "LMCore"], swiftSettings: numericFlags),
     .target(name: "Checkpoints", dependencies: ["Kernels", "TensorCore", "NN"], swiftSettings: cpuFlags),
     .target(name: "Tokenizers", dependencies: [], swiftSettings: cpuFlags),
+    .target(name: "Reports", dependencies: [], swiftSettings: cpuFlags),
     .target(name: "Data", dependencies: ["TensorCore", "Kernels"], swiftSettings: cpuFlags),
     .target(
-      name: "Training", dependencies: ["TensorCore", "NN", "Checkpoints", "LMCore", "Data", "Distributed"],
+      name: "Training",
+      dependencies: ["TensorCore", "NN", "Checkpoints", "LMCore", "Data", "Distributed", "Reports"],
       swiftSettings: cpuFlags),
     .target(name: "TestSupport", dependencies: ["TensorCore", "NN"], swiftSettings: cpuFlags),
     .executableTarget(
       name: "FrontierCLI",
       dependencies: [
         "Kernels", "TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Distributed", "Generation", "Tokenizers",
-        "Data", "Training",
+        "Data", "Training", "Reports",
       ],
       swiftSettings: cpuFlags),
     .testTarget(
@@ -65,7 +67,8 @@ let package = Package(
     .testTarget(
       name: "TrainingTests",
       dependencies: [
-        "Training", "Data", "Models", "NN", "TensorCore", "Distributed", "Checkpoints", "LMCore", "TestSupport",
+        "Training", "Data", "Models", "NN", "TensorCore", "Distributed", "Checkpoints", "LMCore", "Reports",
+        "TestSupport",
       ],
       swiftSettings: cpuFlags),
     .testTarget(name: "DistributedTests", dependencies: ["Distributed"], swiftSettings: cpuFlags),
@@ -74,6 +77,7 @@ let package = Package(
       swiftSettings: cpuFlags),
     .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"], swiftSettings: cpuFlags),
     .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"], swiftSettings: cpuFlags),
+    .testTarget(name: "ReportsTests", dependencies: ["Reports"], swiftSettings: cpuFlags),
     .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], swiftSettings: cpuFlags),
     .testTarget(
       name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: cpuFlags),

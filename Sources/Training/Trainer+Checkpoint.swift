@@ -3,6 +3,7 @@ import Data
 import Foundation
 import Kernels
 import NN
+import Reports
 
 /// Everything besides tensors that a resumed run needs, saved as `state.json`.
 public struct TrainingState: Codable, Sendable {

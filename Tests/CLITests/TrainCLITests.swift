@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 import Testing
 
@@ -63,5 +64,52 @@ import Testing
     }
     // Learning happened, so the comparison is not between two untouched models.
     #expect((expected[steps] ?? 0) < (expected[1] ?? 0))
+  }
+}
+
+/// `frontier train --init … --lora-rank`: only the adapted layers change, and the export is a plain model.
+@Suite struct LoRATrainCLITests {
+  @Test func loraFineTuneChangesOnlyTheTargetLayers() throws {
+    guard CLIHarness.binary != nil else { return }
+    let folder = try CLIHarness.temporaryFolder()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let text = (0..<200).map { "Row \($0): a dog ran to tree \($0 * 5 % 11) and barked.\n" }.joined()
+    let input = folder.appendingPathComponent("tiny.txt")
+    try text.write(to: input, atomically: true, encoding: .utf8)
+    let data = folder.appendingPathComponent("data").path
+    let prepared = try CLIHarness.frontier([
+      "prepare", "--input", input.path, "--out", data, "--tokenizer", "bytes", "--val-fraction", "0",
+    ])
+    #expect(prepared.status == 0, "stderr: \(prepared.stderr)")
+    let common = [
+      "train", "--data", data, "--context", "32", "--batch", "4", "--eval-every", "0", "--checkpoint-every", "0",
+      "--log-every", "1", "--seed", "3",
+    ]
+    let base = folder.appendingPathComponent("base").path
+    let pretrain = try CLIHarness.frontier(
+      common + ["--model", "llama", "--layers", "1", "--heads", "2", "--width", "32", "--steps", "3", "--out", base])
+    #expect(pretrain.status == 0, "stderr: \(pretrain.stderr)")
+    let tuned = folder.appendingPathComponent("lora").path
+    let lora = try CLIHarness.frontier(
+      common + [
+        "--init", base + "/model", "--lora-rank", "2", "--lora-targets", "q_proj,v_proj", "--steps", "6", "--lr",
+        "3e-2", "--out", tuned,
+      ])
+    #expect(lora.status == 0, "stderr: \(lora.stderr)")
+    let losses = try TrainCLITests.trainLosses(URL(fileURLWithPath: tuned))
+    #expect((losses[6] ?? .infinity) < (losses[1] ?? 0), "\(losses)")
+
+    let before = try SafetensorsFile(path: base + "/model/model.safetensors")
+    let after = try SafetensorsFile(path: tuned + "/model/model.safetensors")
+    #expect(before.entries.map(\.name).sorted() == after.entries.map(\.name).sorted())
+    for entry in before.entries {
+      let changed = try before.floats(entry.name) != after.floats(entry.name)
+      let target = entry.name.contains("q_proj") || entry.name.contains("v_proj")
+      #expect(changed == target, "\(entry.name): changed \(changed)")
+    }
+
+    let wrong = try CLIHarness.frontier(
+      common + ["--init", base + "/model", "--lora-rank", "2", "--lora-targets", "c_attn", "--out", tuned + "2"])
+    #expect(wrong.status != 0 && wrong.stderr.contains("q_proj"), "stderr: \(wrong.stderr)")
   }
 }

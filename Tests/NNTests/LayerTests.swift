@@ -7,21 +7,40 @@ import Testing
 @Suite struct LayerTests {
   @Test func loraStartsAsTheBaseLayerAndMergesExactly() throws {
     var rng = RandomGenerator(seed: 1)
-    let base = Linear(6, 4, generator: &rng)
-    let lora = LoRALinear(wrapping: base, rank: 2, alpha: 4, generator: &rng)
+    let lora = Linear(6, 4, generator: &rng)
     let x = randomTensor([3, 6], seed: 2)
-    #expect(try lora(x).floats == base(x).floats)
+    let before = try lora(x).floats
+    try lora.attachLoRA(rank: 2, alpha: 4, generator: &rng)
+    #expect(try lora(x).floats == before)
     #expect(lora.trainableParameters().map(\.path).sorted() == ["lora_A", "lora_B"])
-    lora.b = randomTensor([4, 2], seed: 3)
-    let merged = try lora.merged()
-    #expect(allClose(try lora(x).floats, try merged(x).floats, atol: 1e-5))
+    lora.loraB = randomTensor([4, 2], seed: 3)
+    let adapted = try lora(x).floats
+    #expect(!allClose(adapted, before, atol: 1e-3))
     let r = try checkGradients(
       of: { v in
-        lora.a = v[0]
-        lora.b = v[1]
+        lora.loraA = v[0]
+        lora.loraB = v[1]
         return try lora(x)
-      }, at: [lora.a, lora.b])
+      }, at: [lora.loraA!, lora.loraB!])
     #expect(r.passed, "\(r)")
+    let beforeMerge = try lora(x).floats
+    try lora.mergeAdapter()
+    #expect(!lora.hasLoRA && lora.namedParameters().map(\.path).sorted() == ["bias", "weight"])
+    #expect(allClose(try lora(x).floats, beforeMerge, atol: 1e-5))
+  }
+
+  @Test func addLoRAAdaptsOnlyTheNamedLayersAndFreezesTheRest() throws {
+    var rng = RandomGenerator(seed: 7)
+    let attention = MultiHeadAttention(8, heads: 2, generator: &rng)
+    let paths = try attention.addLoRA(rank: 2, alpha: 2, targets: ["q_proj", "v_proj"], generator: &rng)
+    #expect(paths == ["q_proj", "v_proj"])
+    #expect(
+      attention.trainableParameters().map(\.path).sorted() == [
+        "q_proj.lora_A", "q_proj.lora_B", "v_proj.lora_A", "v_proj.lora_B",
+      ])
+    #expect(throws: TensorError.self) {
+      try attention.addLoRA(rank: 2, alpha: 2, targets: ["c_attn"], generator: &rng)
+    }
   }
 
   @Test func conv1dEqualsItsDefinition() throws {

@@ -14,6 +14,10 @@ struct ModelSettings: Codable, Equatable {
   var layers: Int
   var heads: Int
   var width: Int
+  /// The checkpoint the weights start from (`--init`), when not random.
+  var initialWeights: String? = nil
+  /// LoRA rank, alpha and target layer names, when only adapters train.
+  var lora: LoRASettings? = nil
 
   /// Sorted-key JSON, compared verbatim on resume.
   var json: String {
@@ -21,6 +25,13 @@ struct ModelSettings: Codable, Equatable {
     encoder.outputFormatting = [.sortedKeys]
     return String(decoding: (try? encoder.encode(self)) ?? Foundation.Data(), as: UTF8.self)
   }
+}
+
+/// `--lora-rank/--lora-alpha/--lora-targets`.
+struct LoRASettings: Codable, Equatable {
+  var rank: Int
+  var alpha: Float
+  var targets: [String]
 }
 
 /// A model ready for the trainer: the module, its logits function, and how to export it for `frontier generate`.
@@ -67,6 +78,10 @@ enum TrainCommand: Command {
     OptionSpec("heads", value: "N", default: "4", "attention heads"),
     OptionSpec("width", value: "N", default: "128", "model width"),
     OptionSpec("vocab", value: "N", default: "from meta.json", "vocabulary size"),
+    OptionSpec("init", value: "PATH", "start from this checkpoint (HF folder or llama2.c .bin) instead of random"),
+    OptionSpec("lora-rank", value: "N", "train LoRA adapters of this rank only (base weights frozen)"),
+    OptionSpec("lora-alpha", value: "F", default: "2 x rank", "LoRA scaling numerator (scale = alpha / rank)"),
+    OptionSpec("lora-targets", value: "NAMES", default: "q_proj,v_proj", "comma-separated Linear layer names"),
     OptionSpec("steps", value: "N", default: "1000", "optimizer steps"),
     OptionSpec("batch", value: "N", default: "8", "windows per micro-batch (per rank)"),
     OptionSpec("context", value: "N", default: "128", "tokens per window"),
@@ -117,20 +132,41 @@ enum TrainCommand: Command {
     } catch let error as TrainingError {
       throw UsageError(message: "frontier train: \(error.problem)")
     }
-    let settings = ModelSettings(
+    var settings = ModelSettings(
       architecture: args.string("model") ?? "gpt", vocabularySize: try args.int("vocab", default: meta.vocabularySize),
       contextLength: configuration.contextLength, layers: try args.int("layers", default: 4),
       heads: try args.int("heads", default: 4), width: try args.int("width", default: 128))
-    guard settings.vocabularySize >= meta.vocabularySize else {
-      throw UsageError(
-        message: "frontier train: --vocab \(settings.vocabularySize) is smaller than the data's \(meta.vocabularySize)")
-    }
-    guard let build = ModelArchitectures.builders[settings.architecture] else {
-      let known = ModelArchitectures.builders.keys.sorted().joined(separator: ", ")
-      throw UsageError(message: "frontier train: unknown --model '\(settings.architecture)' (choose from \(known))")
-    }
     var generator = RandomGenerator(seed: configuration.seed)
-    let model = try build(settings, &generator)
+    let model: TrainableModel
+    if let initial = args.string("init") {
+      model = try pretrainedModel(initial, settings: &settings, data: data, meta: meta)
+    } else {
+      guard settings.vocabularySize >= meta.vocabularySize else {
+        throw UsageError(
+          message:
+            "frontier train: --vocab \(settings.vocabularySize) is smaller than the data's \(meta.vocabularySize)"
+        )
+      }
+      guard let build = ModelArchitectures.builders[settings.architecture] else {
+        let known = ModelArchitectures.builders.keys.sorted().joined(separator: ", ")
+        throw UsageError(message: "frontier train: unknown --model '\(settings.architecture)' (choose from \(known))")
+      }
+      model = try build(settings, &generator)
+    }
+    if args.string("lora-rank") != nil {
+      let rank = try args.int("lora-rank", default: 8)
+      let lora = LoRASettings(
+        rank: rank, alpha: try args.float("lora-alpha", default: Float(2 * rank)),
+        targets: (args.string("lora-targets") ?? "q_proj,v_proj").split(separator: ",").map {
+          $0.trimmingCharacters(in: .whitespaces)
+        })
+      do {
+        try model.module.addLoRA(rank: lora.rank, alpha: lora.alpha, targets: lora.targets, generator: &generator)
+      } catch let error as TensorError {
+        throw UsageError(message: "frontier train: --lora-targets/--lora-rank: \(error)")
+      }
+      settings.lora = lora
+    }
     let out = args.string("out") ?? "runs/train"
     let communicator = try makeCommunicator()
     let trainer = try Trainer(
@@ -151,6 +187,7 @@ enum TrainCommand: Command {
     try trainer.run()
     if let export = model.export, communicator.rank == 0 {
       let directory = (out as NSString).appendingPathComponent("model")
+      try model.module.mergeLoRA()  // adapters fold into the weights, so the export is a plain model
       try export(directory)
       say(communicator, "frontier train: exported the final model to \(directory) (HF layout)")
     }
@@ -160,6 +197,46 @@ enum TrainCommand: Command {
       communicator,
       "frontier train: step \(trainer.step), train loss \(last), validation loss \(validationLoss); "
         + "wrote \(out)/checkpoints, \(out)/metrics.jsonl, \(out)/loss.svg")
+  }
+
+  /// A pretrained checkpoint as a trainable model; the settings record its shape and path for resume checks.
+  private static func pretrainedModel(
+    _ path: String, settings: inout ModelSettings, data: String, meta: PreparedDataset
+  ) throws -> TrainableModel {
+    let loaded = try ModelRegistry.load(path)
+    guard let language = loaded.languageModel else {
+      throw UsageError(message: "frontier train: --init \(path) holds an encoder; pass a causal language model")
+    }
+    guard language.vocabularySize >= meta.vocabularySize else {
+      throw UsageError(
+        message: "frontier train: --init \(path) has a \(language.vocabularySize)-token vocabulary but \(data) "
+          + "holds ids up to \(meta.vocabularySize - 1); prepare the data with the model's tokenizer")
+    }
+    guard language.contextLength >= settings.contextLength else {
+      throw UsageError(
+        message: "frontier train: --context \(settings.contextLength) exceeds the \(language.contextLength) "
+          + "positions of --init \(path); pass --context \(language.contextLength) or less")
+    }
+    let module = loaded.module
+    let save: (String) throws -> Void
+    switch loaded {
+    case .llama(let m):
+      settings.architecture = "llama"
+      save = { try m.save(to: $0) }
+    case .gpt2(let m):
+      settings.architecture = "gpt2"
+      save = { try m.save(to: $0) }
+    case .bert:
+      throw UsageError(message: "frontier train: --init \(path) holds an encoder; pass a causal language model")
+    }
+    settings.vocabularySize = language.vocabularySize
+    settings.layers = language.layerCount
+    settings.heads = 0
+    settings.width = 0
+    settings.initialWeights = path
+    return TrainableModel(
+      module: module, forward: { ids, _ in try language.logits(ids, cache: nil) },
+      export: save)
   }
 
   private static func say(_ communicator: Communicator, _ text: String) {

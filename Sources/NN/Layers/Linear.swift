@@ -1,11 +1,20 @@
 import TensorCore
 
 /// y = x Wᵀ + b with W stored [out, in] as in PyTorch and Hugging Face checkpoints.
+///
+/// A layer can carry a LoRA adapter (``attachLoRA(rank:alpha:generator:)``): y = x Wᵀ + b + (α/r) · x Aᵀ Bᵀ,
+/// with W and b frozen and A, B stored beside them as `lora_A` [r, in] and `lora_B` [out, r].
 public final class Linear: Module {
   /// [outFeatures, inFeatures].
   @Parameter public var weight: Tensor
   /// [outFeatures], when the layer has a bias.
   @Parameter public var bias: Tensor?
+  /// LoRA down-projection A [rank, inFeatures], when an adapter is attached.
+  @Parameter(key: "lora_A") public var loraA: Tensor? = nil
+  /// LoRA up-projection B [outFeatures, rank], zeros when attached.
+  @Parameter(key: "lora_B") public var loraB: Tensor? = nil
+  /// The adapter's scale α / r (0 without an adapter).
+  public private(set) var loraScale: Float = 0
 
   /// A layer initialised like PyTorch's: U(-1/√in, 1/√in) for weight and bias.
   public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, generator: inout RandomGenerator) {
@@ -26,9 +35,37 @@ public final class Linear: Module {
   public var inFeatures: Int { weight.shape[1] }
   /// Output features.
   public var outFeatures: Int { weight.shape[0] }
+  /// Whether a LoRA adapter is attached.
+  public var hasLoRA: Bool { loraA != nil }
 
   /// Applies the layer over the last axis of `x`.
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
-    try x.linear(weight: weight, bias: bias)
+    let y = try x.linear(weight: weight, bias: bias)
+    guard let a = loraA, let b = loraB else { return y }
+    return try y + x.linear(weight: a).linear(weight: b) * loraScale
+  }
+
+  /// Attaches a LoRA adapter of rank `rank` and scaling `alpha` and freezes W and b.
+  ///
+  /// A starts like a Linear layer's weight and B at zero, so the output does not change until B is trained.
+  public func attachLoRA(rank: Int, alpha: Float, generator: inout RandomGenerator) throws {
+    guard rank > 0, rank <= min(inFeatures, outFeatures) else {
+      throw TensorError("attachLoRA", "rank \(rank) must be in 1...\(min(inFeatures, outFeatures)) for \(weight.shape)")
+    }
+    guard !hasLoRA else { throw TensorError("attachLoRA", "the layer already has a LoRA adapter") }
+    let bound = 1 / Float(inFeatures).squareRoot()
+    loraA = Tensor.uniform([rank, inFeatures], low: -bound, high: bound, generator: &generator)
+    loraB = Tensor.zeros([outFeatures, rank])
+    loraScale = alpha / Float(rank)
+    freeze(["weight", "bias"])
+  }
+
+  /// Folds the adapter into the weight (W + (α/r) · B A) and removes it; the output stays the same.
+  public func mergeAdapter() throws {
+    guard let a = loraA, let b = loraB else { return }
+    weight = try withoutGradients { try weight + b.matmul(a) * loraScale }
+    loraA = nil
+    loraB = nil
+    loraScale = 0
   }
 }

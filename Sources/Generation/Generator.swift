@@ -87,8 +87,9 @@ public struct Generator {
     var firstTokenTime = 0.0
     var prefillSeconds = 0.0
     var next = try withoutGradients { () -> Tensor in
-      let logits = try model.logits(Tensor(indices: prompt, shape: [1, prompt.count]), cache: cache)
-      return try logits.sliced(axis: 1, (prompt.count - 1)..<prompt.count).reshaped([model.vocabularySize])
+      try model.lastLogits(Tensor(indices: prompt, shape: [1, prompt.count]), cache: cache).reshaped([
+        model.vocabularySize
+      ])
     }
     prefillSeconds = (clock.now - start).seconds
     while produced.count < options.maxTokens {
@@ -116,7 +117,7 @@ public struct Generator {
         break
       }
       next = try withoutGradients {
-        try model.logits(Tensor(indices: [token], shape: [1, 1]), cache: cache).reshaped([model.vocabularySize])
+        try model.lastLogits(Tensor(indices: [token], shape: [1, 1]), cache: cache).reshaped([model.vocabularySize])
       }
     }
     let total = (clock.now - start).seconds

@@ -272,6 +272,14 @@ public final class Llama: Module, LanguageModel {
     return try head.map { try $0(h) } ?? embedding.asLinear(h)
   }
 
+  /// Logits [B, V] of the last position only: the head runs on one row per sequence.
+  public func lastLogits(_ ids: Tensor, cache: KVCache?) throws -> Tensor {
+    let h = try hiddenStates(ids, cache: cache)  // [B, T, C]
+    let t = h.shape[1]
+    let last = try h.sliced(axis: 1, (t - 1)..<t).reshaped([h.shape[0], h.shape[2]])  // [B, C]
+    return try head.map { try $0(last) } ?? embedding.asLinear(last)
+  }
+
   /// Logits [B, T, V] without a cache.
   public func callAsFunction(_ ids: Tensor) throws -> Tensor { try logits(ids, cache: nil) }
 }

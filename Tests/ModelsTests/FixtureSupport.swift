@@ -128,3 +128,21 @@ func checkCacheMatchesRecomputation(_ model: any LanguageModel, ids: [Int]) thro
   #expect(pieces.count == ids.count * v)
   expectClose(pieces, full, atol: 2e-5, "cached vs full logits")
 }
+
+/// `lastLogits` equals the last row of `logits`, with and without a cache, for two sequences at once.
+func checkLastLogitsMatchFullLogits(_ model: any LanguageModel, ids: [Int]) throws {
+  let v = model.vocabularySize
+  let batch = Tensor(indices: ids + Array(ids.reversed()), shape: [2, ids.count])
+  let full = try model.logits(batch, cache: nil).floats
+  var expected: [Float] = []
+  for b in 0..<2 {
+    let row = b * ids.count + ids.count - 1
+    expected += full[(row * v)..<((row + 1) * v)]
+  }
+  expectClose(try model.lastLogits(batch, cache: nil).floats, expected, atol: 1e-5, "last logits")
+  let cache = model.makeCache(batch: 2, capacity: ids.count)
+  _ = try model.lastLogits(batch.sliced(axis: 1, 0..<(ids.count - 1)), cache: cache)
+  let step = try model.lastLogits(batch.sliced(axis: 1, (ids.count - 1)..<ids.count), cache: cache)
+  #expect(step.shape == [2, v])
+  expectClose(step.floats, expected, atol: 2e-5, "cached last logits")
+}

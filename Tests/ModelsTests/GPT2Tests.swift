@@ -21,6 +21,7 @@ import Testing
       vocabularySize: 50, contextLength: 24, width: 32, layers: 3, heads: 4, scaleAttentionByInverseLayerIndex: true)
     let model = try GPT2(config, generator: &rng)
     try checkCacheMatchesRecomputation(model, ids: (0..<15).map { ($0 * 11 + 1) % 50 })
+    try checkLastLogitsMatchFullLogits(model, ids: (0..<9).map { ($0 * 13 + 2) % 50 })
   }
 
   @Test func attentionScaleTravelsWithTheBlock() throws {

@@ -23,6 +23,7 @@ import Testing
         tiedEmbeddings: interleaved, ropeInterleaved: interleaved)
       let model = try Llama(config, generator: &rng)
       try checkCacheMatchesRecomputation(model, ids: (0..<13).map { ($0 * 7 + 3) % 40 })
+      try checkLastLogitsMatchFullLogits(model, ids: (0..<9).map { ($0 * 5 + 1) % 40 })
     }
   }
 

@@ -1,0 +1,191 @@
+import Data
+import Foundation
+import Generation
+import Models
+import Reports
+import TensorCore
+import Tokenizers
+import Training
+
+/// `frontier reproduce base-model [--quick]`: the language-model stack end to end on the English text in the data
+/// folder — a BPE vocabulary trained by Frontier, token shards, a small Llama pretrained (resuming when
+/// interrupted), then `reports/base-model/` with the loss curve, a table and samples.
+///
+/// The trained model is cached under `~/.cache/frontier/base-model/` (`run/model`, `tokenizer.json`): it is the
+/// parent model of Inheritune, TriForce and TransformerFAM.
+enum BaseModelReproduction {
+  /// Sizes and schedule of one run.
+  struct Recipe {
+    var vocabulary: Int
+    var layers: Int
+    var heads: Int
+    var width: Int
+    var context: Int
+    var batch: Int
+    var steps: Int
+    var warmup: Int
+    var learningRate: Double
+    var evaluationInterval: Int
+    var checkpointInterval: Int
+
+    /// The reported run: 12.2M parameters, 4,000 steps of 4 × 512 tokens (about 1–2 hours on 2 cores).
+    static let full = Recipe(
+      vocabulary: 4096, layers: 6, heads: 6, width: 384, context: 512, batch: 4, steps: 4000, warmup: 200,
+      learningRate: 1e-3, evaluationInterval: 250, checkpointInterval: 500)
+    /// A minute-long smoke run of the same pipeline.
+    static let quick = Recipe(
+      vocabulary: 512, layers: 2, heads: 2, width: 64, context: 64, batch: 4, steps: 40, warmup: 5,
+      learningRate: 3e-3, evaluationInterval: 20, checkpointInterval: 20)
+  }
+
+  /// The English text files of the data folder, in a fixed order.
+  static func textFiles() throws -> [String] {
+    let groups = ["tinystories", "tinyshakespeare", "books_gutenberg_nltk"]
+    var files: [String] = []
+    for group in groups {
+      guard let folder = DataLocation.existingFile(group) else {
+        throw UsageError(
+          message: "frontier reproduce base-model: the data folder has no \(group)/ (see ../shared/data/README.md; "
+            + "set FRONTIER_DATA or run `frontier fetch`)")
+      }
+      let names = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".txt") }.sorted()
+      files += names.map { (folder as NSString).appendingPathComponent($0) }
+    }
+    return files
+  }
+
+  /// Runs the missing stages of the recipe, then writes the report into `output`.
+  static func run(quick: Bool, output: String) throws {
+    let recipe = quick ? Recipe.quick : Recipe.full
+    let cache = (DataLocation.cacheDirectory as NSString).appendingPathComponent(
+      quick ? "base-model-quick" : "base-model")
+    try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+    let tokenizer = (cache as NSString).appendingPathComponent("tokenizer.json")
+    let data = (cache as NSString).appendingPathComponent("data")
+    let run = (cache as NSString).appendingPathComponent("run")
+    var texts = try textFiles()
+    if quick { texts = Array(texts.prefix(2)) }
+
+    if !FileManager.default.fileExists(atPath: tokenizer) {
+      try TokenizeCommand.run(
+        try parse(TokenizeCommand.self, ["train", "--vocab", "\(recipe.vocabulary)", "--out", tokenizer] + texts))
+    }
+    if !FileManager.default.fileExists(atPath: (data as NSString).appendingPathComponent("meta.json")) {
+      try PrepareCommand.run(
+        try parse(
+          PrepareCommand.self,
+          [
+            "--input", texts.joined(separator: ","), "--tokenizer", tokenizer, "--out", data, "--val-fraction",
+            "0.02",
+          ]))
+    }
+    let model = (run as NSString).appendingPathComponent("model")
+    if !FileManager.default.fileExists(atPath: (model as NSString).appendingPathComponent("config.json")) {
+      var arguments = [
+        "--model", "llama", "--data", data, "--layers", "\(recipe.layers)", "--heads", "\(recipe.heads)", "--width",
+        "\(recipe.width)", "--context", "\(recipe.context)", "--batch", "\(recipe.batch)", "--steps",
+        "\(recipe.steps)", "--lr", "\(recipe.learningRate)", "--warmup", "\(recipe.warmup)", "--eval-every",
+        "\(recipe.evaluationInterval)", "--checkpoint-every", "\(recipe.checkpointInterval)", "--seed", "1", "--out",
+        run,
+      ]
+      if Trainer.latestCheckpoint(inRun: run) != nil { arguments.append("--resume") }
+      try TrainCommand.run(try parse(TrainCommand.self, arguments))
+    }
+    try writeReport(recipe: recipe, cache: cache, output: output)
+  }
+
+  private static func parse(_ command: any Command.Type, _ arguments: [String]) throws -> ParsedArguments {
+    try ParsedArguments(
+      command: command.name, args: arguments, specs: command.options, allowsPositional: command.allowsPositional)
+  }
+
+  /// README.md (description, loss table, samples) and loss.svg from the cached run.
+  static func writeReport(recipe: Recipe, cache: String, output: String) throws {
+    let run = (cache as NSString).appendingPathComponent("run")
+    let records = MetricsLog(path: (run as NSString).appendingPathComponent("metrics.jsonl")).records()
+    let train = records.filter { $0.split == .train }
+    let validation = records.filter { $0.split == .validation }
+    guard let last = validation.last else {
+      throw UsageError(message: "frontier reproduce base-model: \(run)/metrics.jsonl has no validation loss yet")
+    }
+    let folder = try ReportFolder(path: output)
+    let plot = SVGPlot.lineChart(
+      title: "Base model: loss", xLabel: "step", yLabel: "cross-entropy (nats/token)",
+      series: [
+        .init(name: "train", points: train.map { (Double($0.step), Double($0.loss)) }, color: "#1f77b4"),
+        .init(name: "validation", points: validation.map { (Double($0.step), Double($0.loss)) }, color: "#d62728"),
+      ])
+    try folder.write(plot, to: "loss.svg")
+
+    var table = MarkdownTable(header: [
+      "step", "tokens seen", "train loss (mean of the last 50 steps)", "validation loss",
+    ])
+    let tokensPerStep = recipe.batch * recipe.context
+    for v in validation {
+      let window = train.filter { $0.step > v.step - 50 && $0.step <= v.step }.map { Double($0.loss) }
+      table.append([
+        "\(v.step)", ReportFormat.grouped(v.step * tokensPerStep), ReportFormat.fixed(Summary(window).mean),
+        ReportFormat.fixed(Double(v.loss)),
+      ])
+    }
+    let rates = train.compactMap(\.tokensPerSecond)
+    let seconds = train.map { Double(tokensPerStep) / max($0.tokensPerSecond ?? 1, 1) }.reduce(0, +)
+    let modelPath = (run as NSString).appendingPathComponent("model")
+    let loaded = try ModelRegistry.load(modelPath)
+    guard let language = loaded.languageModel else {
+      throw UsageError(message: "frontier reproduce base-model: \(modelPath) is not a language model")
+    }
+    let tokenizer = try TokenizerLoader.load((cache as NSString).appendingPathComponent("tokenizer.json"))
+    let meta = try ShardPreparer.readMeta(from: (cache as NSString).appendingPathComponent("data"))
+    let best = validation.min { $0.loss < $1.loss }!
+
+    var samples = ""
+    let generator = Generator(model: language)
+    for prompt in ["Once upon a time", "It is a truth universally acknowledged", "HAMLET:", "Call me Ishmael."] {
+      let options = GenerationOptions(
+        maxTokens: 80, sampling: SamplingOptions(temperature: 0.8, topP: 0.95, seed: 1))
+      let result = try generator.generate(
+        prompt: tokenizer.encode(prompt, addSpecialTokens: false), options: options,
+        decode: { tokenizer.decode($0, skipSpecialTokens: true) })
+      samples += "**Prompt:** `\(prompt)`\n\n```\n\(prompt)\(result.text ?? "")\n```\n\n"
+    }
+    let epochs = Double(recipe.steps * tokensPerStep) / Double(max(meta.trainTokens, 1))
+    let text = """
+      # Base model: a small Llama trained by Frontier
+
+      Written by `frontier reproduce base-model` (\(ReportFormat.grouped(language.vocabularySize))-token
+      vocabulary, \(recipe.layers) layers, \(recipe.heads) heads, width \(recipe.width), context
+      \(recipe.context)). Re-running the command reuses the cached tokenizer, shards and model under
+      `~/.cache/frontier/base-model/` (delete that folder to start over) and rewrites this page.
+
+      A Llama-style decoder (RMSNorm, RoPE θ 10,000, SwiGLU, tied embeddings) with
+      \(ReportFormat.grouped(loaded.module.parameterCount)) parameters and a byte-level BPE vocabulary trained by
+      `frontier tokenize train`, pretrained on the English text in the data folder: TinyStories (sample and
+      validation prefix), the ten Gutenberg books and tiny-shakespeare, with 2% of documents held out
+      (\(ReportFormat.grouped(meta.trainTokens)) training and \(ReportFormat.grouped(meta.validationTokens))
+      validation tokens).
+
+      Training: AdamW (β 0.9/0.95, weight decay 0.1 on matrices), peak learning rate \(recipe.learningRate) with
+      \(recipe.warmup) warmup steps and cosine decay to a tenth, gradient clip 1, \(recipe.steps) steps of
+      \(recipe.batch) × \(recipe.context) tokens (\(ReportFormat.grouped(recipe.steps * tokensPerStep)) tokens,
+      \(ReportFormat.fixed(epochs, digits: 1)) epochs), seed 1. It took \(ReportFormat.fixed(seconds / 3600, digits: 2))
+      hours of training steps at a mean \(ReportFormat.fixed(Summary(rates).mean, digits: 0)) tokens/s on this
+      2-core machine (other jobs shared it during the run; `frontier bench` measures the quiet figure).
+
+      Final validation loss \(ReportFormat.fixed(Double(last.loss))) nats/token at step \(last.step) (best
+      \(ReportFormat.fixed(Double(best.loss))) at step \(best.step)). With a corpus this small, later epochs
+      repeat text the model has seen; the gap between train and validation loss in the table shows how much.
+
+      ## Loss
+
+      ![loss curve](loss.svg)
+
+      \(table.markdown)
+      ## Samples (temperature 0.8, top-p 0.95, seed 1, 80 new tokens)
+
+      \(samples)
+      """
+    try folder.write(text, to: "README.md")
+    print("frontier reproduce base-model: wrote \(output)/README.md and loss.svg")
+  }
+}

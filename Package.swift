@@ -50,7 +50,9 @@ let package = Package(
       swiftSettings: cpuFlags),
     .target(
       name: "Inheritune",
-      dependencies: ["TensorCore", "NN", "LMCore", "Models", "Checkpoints", "Data", "Training", "Tokenizers", "Reports"],
+      dependencies: [
+        "TensorCore", "NN", "LMCore", "Models", "Checkpoints", "Data", "Training", "Tokenizers", "Reports",
+      ],
       path: "Sources/Systems/Inheritune", swiftSettings: numericFlags),
     .target(name: "TestSupport", dependencies: ["TensorCore", "NN"], swiftSettings: cpuFlags),
     .executableTarget(

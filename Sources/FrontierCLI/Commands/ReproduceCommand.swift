@@ -49,7 +49,10 @@ enum ReproduceCommand: Command {
     let home = FileManager.default.homeDirectoryForCurrentUser.path
     let work = args.string("work") ?? "\(home)/.cache/frontier/reproduce/\(system)\(quick ? "-quick" : "")"
     let out = args.string("out") ?? "reports/\(system)"
-    print("frontier reproduce: \(reproduction.summary)\(quick ? " (quick)" : ""); report in \(out), cache in \(work)")
+    FileHandle.standardOutput.write(
+      Data(
+        "frontier reproduce: \(reproduction.summary)\(quick ? " (quick)" : ""); report in \(out), cache in \(work)\n"
+          .utf8))
     try reproduction.run(ReproductionRequest(quick: quick, reportDirectory: out, workDirectory: work))
   }
 }

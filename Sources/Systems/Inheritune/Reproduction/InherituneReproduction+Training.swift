@@ -17,11 +17,12 @@ extension InherituneReproduction {
   @discardableResult
   func train(
     _ name: String, group: String, _ model: LoadedModel, usesParent: Bool, inherited: String, steps: Int,
-    seed: UInt64, _ data: RunData, context: Int? = nil, interval: Int? = nil
+    seed: UInt64, _ data: RunData, context: Int? = nil, interval: Int? = nil, fingerprintBase: String? = nil
   ) throws -> RunResult {
     let context = context ?? settings.context
     let interval = interval ?? settings.evaluationInterval
-    let fingerprint = "\(settingsJSON)|\(name)|\(group)|\(seed)|\(steps)|\(context)|\(interval)|\(inherited)"
+    let fingerprint =
+      "\(fingerprintBase ?? settingsJSON)|\(name)|\(group)|\(seed)|\(steps)|\(context)|\(interval)|\(inherited)"
     let slug = (group + "-" + name + "-\(seed)").map { $0.isLetter || $0.isNumber ? $0 : "-" }
     let cachePath = (workDirectory as NSString).appendingPathComponent("runs/\(String(slug)).json")
     if let bytes = FileManager.default.contents(atPath: cachePath),
@@ -119,9 +120,14 @@ extension InherituneReproduction {
       scaleAttentionByInverseLayerIndex: true)
     var generator = RandomGenerator(seed: 1000)
     let fresh = LoadedModel.gpt2(try GPT2(config, generator: &generator))
+    // Only the parent's own settings identify it, so student settings can change without retraining it.
+    let base =
+      "parent \(s.parentLayers)x\(s.width)/\(s.heads) ctx \(s.context) batch \(s.batch) lr \(s.learningRate) "
+      + "eval \(s.evaluationBatches)"
     let result = try train(
       "parent", group: "main", fresh, usesParent: false, inherited: "-", steps: s.parentSteps, seed: 1000,
-      RunData(train: data.train, validation: data.validation))
+      RunData(train: data.train, validation: data.validation), interval: max(1, s.parentSteps / s.evaluationPoints),
+      fingerprintBase: base)
     guard lastRunWasCached else {
       if case .gpt2(let model) = fresh { try model.save(to: directory) }
       return fresh

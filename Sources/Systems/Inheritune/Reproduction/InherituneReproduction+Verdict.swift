@@ -113,11 +113,20 @@ extension InherituneReproduction {
     guard !inherited.isEmpty, !scratch.isEmpty else { return "" }
     let a = Summary(inherited.map(\.tokensPerSecond)).mean
     let b = Summary(scratch.map(\.tokensPerSecond)).mean
-    return String(
-      format: "### Throughput\n\nInherited students trained at %.0f tokens/s and same-shape scratch students at "
-        + "%.0f tokens/s (mean over seeds, evaluation excluded; ratio %.2f). Both go through the same `Trainer` "
-        + "step as `frontier train`; an inherited student is an ordinary model once its tensors are copied. "
-        + "Timings share the machine with other jobs, so they vary by a few percent between runs.\n", a, b, a / b)
+    var out = String(
+      format: "### Throughput\n\nOver the runs above, inherited students trained at %.0f tokens/s and same-shape "
+        + "scratch students at %.0f tokens/s (mean over seeds, evaluation excluded; ratio %.2f). ", a, b, a / b)
+    let (x, y) = throughputRates
+    if !x.isEmpty && !y.isEmpty {
+      let (mx, my) = (Summary(x).mean, Summary(y).mean)
+      out += String(
+        format: "Timed in alternation (three rounds of a few steps each, so both see the same machine load): "
+          + "inherited %.0f ± %.0f, scratch %.0f ± %.0f tokens/s (ratio %.2f). ", mx, Summary(x).standardDeviation,
+        my, Summary(y).standardDeviation, mx / my)
+    }
+    out += "Both go through the same `Trainer` step as `frontier train`; once its tensors are copied an inherited "
+    out += "student is an ordinary model. Other jobs share the machine, so single runs vary by several percent.\n"
+    return out
   }
 
   /// One sentence on track A.
@@ -141,7 +150,9 @@ extension InherituneReproduction {
     - Byte-level tokens (ids 0-255) instead of characters: tiny-shakespeare is ASCII, so this is the same
       sequence with a larger (mostly unused) vocabulary. The last 10% of the file is held out.
     - Scaled down to fit two shared cores: S = \(settings.steps) steps per student instead of the spec's 2000, and
-      the learning rate was not tuned on the reference.
+      the learning rate was not tuned on the reference. The parent trained \(settings.parentSteps) steps; the paper
+      trains reference and students equally long, so "within 0.05 nats of the parent" compares a student with
+      a parent that saw more data.
     - Fresh tensors use Frontier's GPT-2 initialisation (N(0, 0.02²) weights, wpe N(0, 0.01²), LayerNorms at 1/0),
       without GPT-2's 1/√(2·layers) scaling of residual projections.
     - "Attention only" copies each block's attention and the LayerNorm in front of it (ln_1); "MLP only" copies
@@ -149,6 +160,7 @@ extension InherituneReproduction {
     - The "1/(ℓ+1) off" ablation needs a second parent pretrained without the scaling and was not run.
     - Parent pretraining FLOPs are estimated as 6 · parameters · tokens (attention scores not counted).
     - Per-run results are cached in the work folder; delete it to retrain everything.
+
     """
   }
 }

@@ -25,12 +25,14 @@ public final class InherituneReproduction {
   public internal(set) var results: [RunResult] = []
   /// Whether the last ``train`` call reused a cached result (the model was not trained).
   var lastRunWasCached = false
+  /// Tokens/s of inherited and scratch students timed in alternation (see ``measureThroughput(parent:data:)``).
+  var throughputRates: (inherited: [Double], scratch: [Double]) = ([], [])
   let log: (String) -> Void
 
   /// A reproduction writing to `reportDirectory` and caching in `workDirectory`.
   public init(
     settings: ReproductionSettings, quick: Bool, reportDirectory: String, workDirectory: String,
-    log: @escaping (String) -> Void = { print($0) }
+    log: @escaping (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
   ) {
     self.settings = settings
     self.quick = quick
@@ -84,6 +86,7 @@ public final class InherituneReproduction {
     for (name, options) in ablations {
       try inherit(name, group: "ablation", parent, n, options, s.seeds[0], full)
     }
+    throughputRates = try measureThroughput(parent: parent, data: full)
     let parentLoss = results.first { $0.name == "parent" }!.finalLoss
     let first = results.first { $0.name == "inherited-\(n)" && $0.seed == s.seeds[0] }!
     _ = try Inheritune.grow(

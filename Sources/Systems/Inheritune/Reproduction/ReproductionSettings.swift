@@ -36,13 +36,13 @@ public struct ReproductionSettings: Codable, Equatable, Sendable {
 
   /// The full run (about 40 minutes on two shared cores).
   public static let full = ReproductionSettings(
-    parentLayers: 8, studentLayers: 4, width: 96, heads: 4, context: 128, batch: 16, parentSteps: 1000, steps: 1000,
+    parentLayers: 8, studentLayers: 4, width: 96, heads: 4, context: 128, batch: 16, parentSteps: 1000, steps: 600,
     learningRate: 1e-3, evaluationPoints: 20, evaluationBatches: 8, seeds: [0, 1, 2], lowDataFraction: 0.01,
     trackA: true, trackASteps: 600, trackAContext: 256)
 
   /// The quick run (a few minutes).
   public static let quick = ReproductionSettings(
-    parentLayers: 4, studentLayers: 2, width: 48, heads: 4, context: 64, batch: 8, parentSteps: 300, steps: 200,
+    parentLayers: 4, studentLayers: 2, width: 48, heads: 4, context: 64, batch: 8, parentSteps: 400, steps: 300,
     learningRate: 2e-3, evaluationPoints: 10, evaluationBatches: 4, seeds: [0, 1, 2], lowDataFraction: 0.01,
     trackA: false, trackASteps: 100, trackAContext: 128)
 

@@ -48,12 +48,18 @@ let package = Package(
       name: "Training",
       dependencies: ["TensorCore", "NN", "Checkpoints", "LMCore", "Data", "Distributed", "Reports"],
       swiftSettings: cpuFlags),
+    .target(
+      name: "Inheritune",
+      dependencies: [
+        "TensorCore", "NN", "LMCore", "Models", "Checkpoints", "Data", "Training", "Tokenizers", "Reports",
+      ],
+      path: "Sources/Systems/Inheritune", swiftSettings: numericFlags),
     .target(name: "TestSupport", dependencies: ["TensorCore", "NN"], swiftSettings: cpuFlags),
     .executableTarget(
       name: "FrontierCLI",
       dependencies: [
         "Kernels", "TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Distributed", "Generation", "Tokenizers",
-        "Data", "Training", "Reports",
+        "Data", "Training", "Reports", "Inheritune",
       ],
       swiftSettings: cpuFlags),
     .testTarget(
@@ -79,6 +85,10 @@ let package = Package(
     .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"], swiftSettings: cpuFlags),
     .testTarget(name: "ReportsTests", dependencies: ["Reports"], swiftSettings: cpuFlags),
     .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], swiftSettings: cpuFlags),
+    .testTarget(
+      name: "InherituneTests",
+      dependencies: ["Inheritune", "Models", "NN", "TensorCore", "LMCore", "Data", "Training", "TestSupport"],
+      swiftSettings: cpuFlags),
     .testTarget(
       name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: cpuFlags),
   ]

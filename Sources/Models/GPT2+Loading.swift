@@ -28,6 +28,8 @@ extension GPT2 {
     try createDirectory(directory)
     var config = self.config
     config.layers = blocks.count
+    let indices = blocks.map(\.attention.layerIndex)
+    config.attentionLayerIndices = indices == Array(indices.indices) ? nil : indices
     let base = URL(fileURLWithPath: directory)
     try saveSafetensors(to: base.appendingPathComponent("model.safetensors").path, metadata: ["format": "pt"])
     try writeJSONAtomically(config, to: base.appendingPathComponent("config.json").path)

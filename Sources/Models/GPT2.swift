@@ -28,12 +28,15 @@ public struct GPT2Configuration: HFConfiguration, Equatable {
   public var scaleAttentionByInverseLayerIndex: Bool
   /// Whether the output head is the token embedding (always true for released GPT-2 models).
   public var tiedEmbeddings: Bool
+  /// The layer index ℓ each block's 1/(ℓ + 1) attention scale uses (nil: its own position); lets a block
+  /// copied from another depth keep its scale. Not an HF key (`attn_layer_indices`, ignored by transformers).
+  public var attentionLayerIndices: [Int]?
 
   /// Creates a configuration.
   public init(
     vocabularySize: Int, contextLength: Int, width: Int, layers: Int, heads: Int, innerWidth: Int? = nil,
     activation: Activation = .geluTanh, layerNormEps: Float = 1e-5, scaleAttentionWeights: Bool = true,
-    scaleAttentionByInverseLayerIndex: Bool = false, tiedEmbeddings: Bool = true
+    scaleAttentionByInverseLayerIndex: Bool = false, tiedEmbeddings: Bool = true, attentionLayerIndices: [Int]? = nil
   ) {
     self.vocabularySize = vocabularySize
     self.contextLength = contextLength
@@ -46,6 +49,7 @@ public struct GPT2Configuration: HFConfiguration, Equatable {
     self.scaleAttentionWeights = scaleAttentionWeights
     self.scaleAttentionByInverseLayerIndex = scaleAttentionByInverseLayerIndex
     self.tiedEmbeddings = tiedEmbeddings
+    self.attentionLayerIndices = attentionLayerIndices
   }
 
   /// The MLP width.
@@ -58,6 +62,11 @@ public struct GPT2Configuration: HFConfiguration, Equatable {
       [vocabularySize, contextLength, width, layers, heads, mlpWidth].allSatisfy { $0 > 0 }, t,
       "every size must be positive")
     try configurationCheck(width % heads == 0, t, "n_embd \(width) is not a multiple of n_head \(heads)")
+    if let indices = attentionLayerIndices {
+      try configurationCheck(
+        indices.count == layers && indices.allSatisfy { $0 >= 0 }, t,
+        "attn_layer_indices must hold one non-negative index per layer (\(layers))")
+    }
   }
 
   private enum CodingKeys: String, CodingKey {
@@ -72,6 +81,7 @@ public struct GPT2Configuration: HFConfiguration, Equatable {
     case scaleAttentionWeights = "scale_attn_weights"
     case scaleAttentionByInverseLayerIndex = "scale_attn_by_inverse_layer_idx"
     case tiedEmbeddings = "tie_word_embeddings"
+    case attentionLayerIndices = "attn_layer_indices"
     case modelType = "model_type"
     case architectures
     case dtype
@@ -99,7 +109,8 @@ public struct GPT2Configuration: HFConfiguration, Equatable {
       scaleAttentionWeights: try c.decodeIfPresent(Bool.self, forKey: .scaleAttentionWeights) ?? true,
       scaleAttentionByInverseLayerIndex: try c.decodeIfPresent(Bool.self, forKey: .scaleAttentionByInverseLayerIndex)
         ?? false,
-      tiedEmbeddings: try c.decodeIfPresent(Bool.self, forKey: .tiedEmbeddings) ?? true)
+      tiedEmbeddings: try c.decodeIfPresent(Bool.self, forKey: .tiedEmbeddings) ?? true,
+      attentionLayerIndices: try c.decodeIfPresent([Int].self, forKey: .attentionLayerIndices))
   }
 
   /// Writes HF keys.
@@ -119,6 +130,7 @@ public struct GPT2Configuration: HFConfiguration, Equatable {
     try c.encode(scaleAttentionWeights, forKey: .scaleAttentionWeights)
     try c.encode(scaleAttentionByInverseLayerIndex, forKey: .scaleAttentionByInverseLayerIndex)
     try c.encode(tiedEmbeddings, forKey: .tiedEmbeddings)
+    try c.encodeIfPresent(attentionLayerIndices, forKey: .attentionLayerIndices)
   }
 }
 
@@ -147,12 +159,15 @@ public final class GPT2Attention: Module {
   @Child(key: "c_attn") public var qkv: Conv1D
   @Child(key: "c_proj") public var projection: Conv1D
   let heads: Int
+  /// The layer index ℓ the block was built as (its 1/(ℓ + 1) scale, when enabled, uses it).
+  public let layerIndex: Int
   /// The score scale: 1/√D (or 1), divided by layerIndex + 1 when the config asks; fixed when the block is built
   /// so that it travels with the block.
   public let scale: Float
 
   init(_ c: GPT2Configuration, layerIndex: Int, generator: inout RandomGenerator) {
     heads = c.heads
+    self.layerIndex = layerIndex
     var s: Float = c.scaleAttentionWeights ? 1 / Float(c.width / c.heads).squareRoot() : 1
     if c.scaleAttentionByInverseLayerIndex { s /= Float(layerIndex + 1) }
     scale = s
@@ -224,7 +239,9 @@ public final class GPT2: Module, LanguageModel {
     super.init()
     tokenEmbedding = Embedding(config.vocabularySize, config.width, std: 0.02, generator: &generator)
     positionEmbedding = Embedding(config.contextLength, config.width, std: 0.01, generator: &generator)
-    blocks = (0..<config.layers).map { GPT2Block(config, layerIndex: $0, generator: &generator) }
+    blocks = (0..<config.layers).map {
+      GPT2Block(config, layerIndex: config.attentionLayerIndices?[$0] ?? $0, generator: &generator)
+    }
     finalNorm = LayerNorm(config.width, eps: config.layerNormEps)
     head = config.tiedEmbeddings ? nil : Linear(config.width, config.vocabularySize, bias: false, generator: &generator)
   }

@@ -1,0 +1,58 @@
+import Foundation
+import Inheritune
+
+/// What `frontier reproduce SYSTEM` hands to a system's reproduction.
+struct ReproductionRequest {
+  /// Smaller settings that finish in a few minutes.
+  let quick: Bool
+  /// Where the report goes (`reports/SYSTEM` unless `--out` says otherwise).
+  let reportDirectory: String
+  /// Where data, parents and per-run results are cached.
+  let workDirectory: String
+}
+
+/// One system's reproduction: a one-line summary and the function that runs it.
+struct Reproduction {
+  let summary: String
+  let run: (ReproductionRequest) throws -> Void
+}
+
+/// `frontier reproduce SYSTEM [--quick]`: runs a system's miniature reproduction and writes its report.
+enum ReproduceCommand: Command {
+  static let name = "reproduce"
+  static let summary = "Run a system's miniature reproduction and write reports/<system>/ (--quick: minutes)."
+  static let usage = "frontier reproduce SYSTEM [--quick] [--out DIR] [--work DIR]"
+  static let allowsPositional = true
+  static let options = [
+    OptionSpec("quick", "small settings that finish in a few minutes"),
+    OptionSpec("out", value: "DIR", default: "reports/SYSTEM", "report folder"),
+    OptionSpec("work", value: "DIR", default: "~/.cache/frontier/reproduce/SYSTEM[-quick]", "cache folder"),
+  ]
+
+  /// The systems that can be reproduced; a system registers itself with one entry.
+  nonisolated(unsafe) static var systems: [String: Reproduction] = [
+    "inheritune": Reproduction(summary: "Inheritune (arXiv 2404.08634)") { request in
+      try InherituneReproduction.run(
+        quick: request.quick, reportDirectory: request.reportDirectory, workDirectory: request.workDirectory)
+    }
+  ]
+
+  static func run(_ args: ParsedArguments) throws {
+    let known = systems.keys.sorted().joined(separator: ", ")
+    guard args.positional.count == 1, let system = args.positional.first else {
+      throw UsageError(message: "frontier reproduce: name one system (\(known))")
+    }
+    guard let reproduction = systems[system] else {
+      throw UsageError(message: "frontier reproduce: unknown system '\(system)' (choose from \(known))")
+    }
+    let quick = args.flag("quick")
+    let home = FileManager.default.homeDirectoryForCurrentUser.path
+    let work = args.string("work") ?? "\(home)/.cache/frontier/reproduce/\(system)\(quick ? "-quick" : "")"
+    let out = args.string("out") ?? "reports/\(system)"
+    FileHandle.standardOutput.write(
+      Data(
+        "frontier reproduce: \(reproduction.summary)\(quick ? " (quick)" : ""); report in \(out), cache in \(work)\n"
+          .utf8))
+    try reproduction.run(ReproductionRequest(quick: quick, reportDirectory: out, workDirectory: work))
+  }
+}

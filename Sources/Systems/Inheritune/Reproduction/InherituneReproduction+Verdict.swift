@@ -1,0 +1,166 @@
+import Foundation
+import Reports
+
+extension InherituneReproduction {
+  /// Title, command and settings.
+  func header(elapsedMinutes: Int) -> String {
+    let s = settings
+    return """
+      # Inheritune in miniature
+
+      Paper: Inheritune (arXiv 2404.08634). Its GPT-2 claim: a student made of the first half of a deeper
+      reference's blocks, trained as long as the reference, matches the reference and beats a same-size model
+      trained from scratch (GPT-2 medium on OpenWebText, 100k steps: inherited 16 layers **2.811** vs scratch
+      16 layers **2.869** validation loss; the 24-layer reference 2.819; at 1k steps 3.18 vs 5.21).
+
+      Made by `frontier reproduce inheritune\(quick ? " --quick" : "")` (\(elapsedMinutes) min on this machine,
+      results cached under the work folder; `nice -n 5`, sharing two cores with another training run).
+      Settings (track B): GPT-2 parent \(s.parentLayers) blocks, width \(s.width), \(s.heads) heads, context \(s.context),
+      1/(ℓ+1) attention scaling, tied embedding; students \(s.studentLayers) blocks; batch \(s.batch)×\(s.context)
+      tokens; parent \(s.parentSteps) steps, students S = \(s.steps) steps; AdamW (0.9, 0.95), weight decay 0.1,
+      clip 1, LR \(s.learningRate) with 5% warmup and cosine decay to LR/10 (one LR for all runs; fresh optimizer
+      state and a restarted schedule per student). Validation loss (nats/byte) on the same \(s.evaluationBatches)
+      batches of held-out windows for every run, at step 0 and every \(s.evaluationInterval) steps.
+
+      """
+  }
+
+  /// The plain statement of whether the claim holds, with the numbers behind it.
+  func verdict(inherited: [RunResult], scratch: [RunResult], parent: RunResult?, early: Int) -> String {
+    guard !inherited.isEmpty, !scratch.isEmpty, let parent else { return "Not enough runs for a verdict.\n" }
+    func mean(_ rows: [RunResult], _ f: (RunResult) -> Float?) -> Double {
+      Summary(rows.compactMap(f).map(Double.init)).mean
+    }
+    let inh = Summary(inherited.map { Double($0.finalLoss) })
+    let scr = Summary(scratch.map { Double($0.finalLoss) })
+    let gap = scr.mean - inh.mean
+    let spread = max(inh.standardDeviation, scr.standardDeviation)
+    let earlyGap =
+      mean(scratch) { $0.validationLoss(atStep: early) } - mean(inherited) { $0.validationLoss(atStep: early) }
+    let fifth = settings.steps / 5
+    let gapAtFifth =
+      mean(scratch) { $0.validationLoss(atStep: fifth) } - mean(inherited) { $0.validationLoss(atStep: fifth) }
+    let toParent = inh.mean - Double(parent.finalLoss)
+    let beatsScratch = gap > 0 && gap >= 2 * spread
+    let nearParent = toParent <= 0.05
+    let earlyLead = earlyGap >= 0.3
+    let refuted = gap <= 0 || gapAtFifth <= 0
+    let n = settings.studentLayers
+    var out: String
+    if refuted {
+      out = "**The paper's claim does not hold in this miniature.** "
+    } else if beatsScratch && nearParent && earlyLead {
+      out = "**The paper's claim holds in this miniature.** "
+    } else {
+      out = "**The paper's claim holds only in part in this miniature.** "
+    }
+    out += String(
+      format: "Inherited-%d ends at %.3f ± %.3f and scratch-%d at %.3f ± %.3f (mean ± sd over %d seeds, %d steps; "
+        + "paper: 2.811 vs 2.869); the %d-block parent ends at %.3f (paper's reference: 2.819).\n\n",
+      n, inh.mean, inh.standardDeviation, n, scr.mean, scr.standardDeviation, inherited.count, settings.steps,
+      settings.parentLayers, parent.finalLoss)
+    out += "The criteria of the spec (`../../../shared/papers/01-inheritune.md`, section 4):\n\n"
+    out += String(
+      format: "- inherited ends at least 2 seed-sd below scratch: gap %.3f nats vs 2 sd = %.3f — %@;\n", gap,
+      2 * spread, beatsScratch ? "met" : "not met")
+    out += String(
+      format: "- inherited ends within 0.05 nats of the parent: %+.3f — %@;\n", toParent,
+      nearParent ? "met" : "not met")
+    out += String(
+      format:
+        "- inherited is far lower early: gap %.3f nats at step %d (paper: about 2 nats at 1%% of training) — %@;\n",
+      earlyGap, early, earlyLead ? "met (≥ 0.3 nats)" : "not met (< 0.3 nats)")
+    out += String(
+      format: "- refuted if the gap closes within the first 20%% of training or inherited ≥ scratch at the end: gap "
+        + "%.3f at step %d, %.3f at the end — %@.\n", gapAtFifth, fifth, gap, refuted ? "refuted" : "not refuted")
+    if let twice = run("scratch-\(n) 2S") {
+      out += String(
+        format: "- Against scratch at twice the steps (%d): %.3f vs inherited %.3f — %@ (the paper's result here is "
+          + "mixed). The parent's pretraining is not counted in that comparison; the table lists it.\n", twice.steps,
+        twice.finalLoss, inh.mean, Double(twice.finalLoss) < inh.mean ? "scratch at 2S wins" : "inherited wins")
+    }
+    let growRuns = runs("grow")
+    if growRuns.isEmpty {
+      out += "- Grow loop: inherited-\(n) (seed \(inherited[0].seed)) "
+      out +=
+        Double(inherited[0].finalLoss) <= Double(parent.finalLoss)
+        ? "met the parent's loss; no growth.\n" : "ran no round.\n"
+    } else {
+      let tried = growRuns.map { String(format: "%d blocks → %.3f", $0.layers, $0.finalLoss) }
+      out += "- Grow loop (inherited-\(n) missed the parent's loss, so 2 more parent blocks were re-inherited): "
+      out += tried.joined(separator: ", ") + String(format: " (parent %.3f).\n", parent.finalLoss)
+    }
+    return out
+  }
+
+  /// Mean ± sd of the inherited and scratch runs over seeds.
+  func seedTable(_ inherited: [RunResult], _ scratch: [RunResult], early: Int) -> String {
+    var table = MarkdownTable(header: ["Run", "Seeds", "val @0", "val @\(early)", "val @end", "min"])
+    for rows in [inherited, scratch] where !rows.isEmpty {
+      func column(_ f: (RunResult) -> Float?) -> String {
+        ReportFormat.meanAndDeviation(rows.compactMap(f).map(Double.init))
+      }
+      table.append([
+        rows[0].name, rows.map { String($0.seed) }.joined(separator: ", "), column { $0.validationLosses.first },
+        column { $0.validationLoss(atStep: early) }, column { $0.finalLoss }, column { $0.minimumLoss },
+      ])
+    }
+    return table.markdown
+  }
+
+  /// Acceptance 3: inherited students train at the trainer's normal speed.
+  func throughput(inherited: [RunResult], scratch: [RunResult]) -> String {
+    guard !inherited.isEmpty, !scratch.isEmpty else { return "" }
+    let a = Summary(inherited.map(\.tokensPerSecond)).mean
+    let b = Summary(scratch.map(\.tokensPerSecond)).mean
+    var out = String(
+      format: "### Throughput\n\nOver the runs above, inherited students trained at %.0f tokens/s and same-shape "
+        + "scratch students at %.0f tokens/s (mean over seeds, evaluation excluded; ratio %.2f). ", a, b, a / b)
+    let (x, y) = throughputRates
+    if !x.isEmpty && !y.isEmpty {
+      let (mx, my) = (Summary(x).mean, Summary(y).mean)
+      out += String(
+        format: "Timed in alternation (three rounds of a few steps each, so both see the same machine load): "
+          + "inherited %.0f ± %.0f, scratch %.0f ± %.0f tokens/s (ratio %.2f). ", mx, Summary(x).standardDeviation,
+        my, Summary(y).standardDeviation, mx / my)
+    }
+    out += "Both go through the same `Trainer` step as `frontier train`; once its tensors are copied an inherited "
+    out += "student is an ordinary model. Other jobs share the machine, so single runs vary by several percent.\n"
+    return out
+  }
+
+  /// One sentence on track A.
+  func trackAVerdict(_ rows: [RunResult], reference: RunResult?) -> String {
+    guard let reference, let inherited = rows.first(where: { $0.name == "inherited-3" }),
+      let scratch = rows.first(where: { $0.name == "scratch-3" })
+    else { return "" }
+    return String(
+      format: "The parent's validation loss is %.3f (ln 512 = 6.238). After %d steps the inherited 3-block student "
+        + "is at %.3f and the 3-block scratch student at %.3f (one seed): inheritance %@ here.",
+      reference.finalLoss, inherited.steps, inherited.finalLoss, scratch.finalLoss,
+      inherited.finalLoss < scratch.finalLoss ? "helps" : "does not help")
+  }
+
+  /// Deviations from the paper and the spec.
+  func notes() -> String {
+    """
+
+    ## Deviations and notes
+
+    - Byte-level tokens (ids 0-255) instead of characters: tiny-shakespeare is ASCII, so this is the same
+      sequence with a larger (mostly unused) vocabulary. The last 10% of the file is held out.
+    - Scaled down to fit two shared cores: S = \(settings.steps) steps per student instead of the spec's 2000, and
+      the learning rate was not tuned on the reference. The parent trained \(settings.parentSteps) steps; the paper
+      trains reference and students equally long, so "within 0.05 nats of the parent" compares a student with
+      a parent that saw more data.
+    - Fresh tensors use Frontier's GPT-2 initialisation (N(0, 0.02²) weights, wpe N(0, 0.01²), LayerNorms at 1/0),
+      without GPT-2's 1/√(2·layers) scaling of residual projections.
+    - "Attention only" copies each block's attention and the LayerNorm in front of it (ln_1); "MLP only" copies
+      the MLP and ln_2. A block whose attention is copied keeps the parent's layer index ℓ for its 1/(ℓ+1) scale.
+    - The "1/(ℓ+1) off" ablation needs a second parent pretrained without the scaling and was not run.
+    - Parent pretraining FLOPs are estimated as 6 · parameters · tokens (attention scores not counted).
+    - Per-run results are cached in the work folder; delete it to retrain everything.
+
+    """
+  }
+}

@@ -31,10 +31,15 @@ enum ReproduceCommand: Command {
 
   /// The systems that can be reproduced; a system registers itself with one entry.
   nonisolated(unsafe) static var systems: [String: Reproduction] = [
+    "base-model": Reproduction(summary: "the base model of the language-model stack (parent of the systems)") {
+      request in
+      // The parent model lives at a fixed place (~/.cache/frontier/base-model) that the systems read.
+      try BaseModelReproduction.run(quick: request.quick, output: request.reportDirectory)
+    },
     "inheritune": Reproduction(summary: "Inheritune (arXiv 2404.08634)") { request in
       try InherituneReproduction.run(
         quick: request.quick, reportDirectory: request.reportDirectory, workDirectory: request.workDirectory)
-    }
+    },
   ]
 
   static func run(_ args: ParsedArguments) throws {

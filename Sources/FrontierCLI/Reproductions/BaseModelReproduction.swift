@@ -149,6 +149,7 @@ enum BaseModelReproduction {
         decode: { tokenizer.decode($0, skipSpecialTokens: true) })
       samples += "**Prompt:** `\(prompt)`\n\n```\n\(prompt)\(result.text ?? "")\n```\n\n"
     }
+    let sourceList = meta.sources.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")
     let epochs = Double(recipe.steps * tokensPerStep) / Double(max(meta.trainTokens, 1))
     let text = """
       # Base model: a small Llama trained by Frontier
@@ -156,13 +157,13 @@ enum BaseModelReproduction {
       Written by `frontier reproduce base-model` (\(ReportFormat.grouped(language.vocabularySize))-token
       vocabulary, \(recipe.layers) layers, \(recipe.heads) heads, width \(recipe.width), context
       \(recipe.context)). Re-running the command reuses the cached tokenizer, shards and model under
-      `~/.cache/frontier/base-model/` (delete that folder to start over) and rewrites this page.
+      `\(cache.replacingOccurrences(of: DataLocation.cacheDirectory, with: "~/.cache/frontier"))/` (delete that
+      folder to start over) and rewrites this page.
 
       A Llama-style decoder (RMSNorm, RoPE θ 10,000, SwiGLU, tied embeddings) with
       \(ReportFormat.grouped(loaded.module.parameterCount)) parameters and a byte-level BPE vocabulary trained by
-      `frontier tokenize train`, pretrained on the English text in the data folder: TinyStories (sample and
-      validation prefix), the ten Gutenberg books and tiny-shakespeare, with 2% of documents held out
-      (\(ReportFormat.grouped(meta.trainTokens)) training and \(ReportFormat.grouped(meta.validationTokens))
+      `frontier tokenize train`, pretrained on \(sourceList) from the data folder, with 2% of documents
+      held out (\(ReportFormat.grouped(meta.trainTokens)) training and \(ReportFormat.grouped(meta.validationTokens))
       validation tokens).
 
       Training: AdamW (β 0.9/0.95, weight decay 0.1 on matrices), peak learning rate \(recipe.learningRate) with

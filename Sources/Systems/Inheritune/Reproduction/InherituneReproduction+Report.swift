@@ -89,10 +89,10 @@ extension InherituneReproduction {
     } else {
       text += "not run)\n\n"
     }
+    text += lowDataVerdict() + "\n\n"
     text += table(runs("low-data"), parent: parent, early: early) + "\nCurves: [low-data.svg](low-data.svg).\n\n"
-    text +=
-      "### Ablations (seed \(s.seeds[0]), \(n) blocks)\n\n"
-      + table(first + runs("ablation"), parent: parent, early: early)
+    text += "### Ablations (seed \(s.seeds[0]), \(n) blocks)\n\n" + ablationVerdict(first + runs("ablation")) + "\n\n"
+    text += table(first + runs("ablation"), parent: parent, early: early)
     text += "\nCurves: [ablations.svg](ablations.svg).\n\n"
     text += throughput(inherited: inherited, scratch: scratch)
     if !trackA.isEmpty {

@@ -13,8 +13,8 @@ extension InherituneReproduction {
       trained from scratch (GPT-2 medium on OpenWebText, 100k steps: inherited 16 layers **2.811** vs scratch
       16 layers **2.869** validation loss; the 24-layer reference 2.819; at 1k steps 3.18 vs 5.21).
 
-      Made by `frontier reproduce inheritune\(quick ? " --quick" : "")` (\(elapsedMinutes) min on this machine,
-      results cached under the work folder; `nice -n 5`, sharing two cores with another training run).
+      Made by `frontier reproduce inheritune\(quick ? " --quick" : "")` (the last invocation took \(elapsedMinutes) min;
+      results are cached under the work folder; `nice -n 5` on two cores shared with other training runs and builds).
       Settings (track B): GPT-2 parent \(s.parentLayers) blocks, width \(s.width), \(s.heads) heads, context \(s.context),
       1/(ℓ+1) attention scaling, tied embedding; students \(s.studentLayers) blocks; batch \(s.batch)×\(s.context)
       tokens; parent \(s.parentSteps) steps, students S = \(s.steps) steps; AdamW (0.9, 0.95), weight decay 0.1,
@@ -118,27 +118,66 @@ extension InherituneReproduction {
         + "scratch students at %.0f tokens/s (mean over seeds, evaluation excluded; ratio %.2f). ", a, b, a / b)
     let (x, y) = throughputRates
     if !x.isEmpty && !y.isEmpty {
-      let (mx, my) = (Summary(x).mean, Summary(y).mean)
+      let (mx, my) = (Self.median(x), Self.median(y))
       out += String(
-        format: "Timed in alternation (three rounds of a few steps each, so both see the same machine load): "
-          + "inherited %.0f ± %.0f, scratch %.0f ± %.0f tokens/s (ratio %.2f). ", mx, Summary(x).standardDeviation,
-        my, Summary(y).standardDeviation, mx / my)
+        format: "Timed step by step in alternation (%d steps of each, one inherited step then one scratch step, so "
+          + "both see the same machine load): median %.0f tokens/s inherited, %.0f tokens/s scratch (ratio %.2f). ",
+        x.count, mx, my, mx / my)
     }
     out += "Both go through the same `Trainer` step as `frontier train`; once its tensors are copied an inherited "
-    out += "student is an ordinary model. Other jobs share the machine, so single runs vary by several percent.\n"
+    out += "student is an ordinary model. Other jobs (a 12M-parameter training run at higher priority, other "
+    out += "helpers' builds and runs) shared the two cores, so a single run's figure in the tables says more about "
+    out += "the machine's load at that moment than about the model; the alternated timing is the comparison.\n"
     return out
   }
 
-  /// One sentence on track A.
+  /// Sentences on track A.
   func trackAVerdict(_ rows: [RunResult], reference: RunResult?) -> String {
     guard let reference, let inherited = rows.first(where: { $0.name == "inherited-3" }),
       let scratch = rows.first(where: { $0.name == "scratch-3" })
     else { return "" }
-    return String(
+    var out = String(
       format: "The parent's validation loss is %.3f (ln 512 = 6.238). After %d steps the inherited 3-block student "
         + "is at %.3f and the 3-block scratch student at %.3f (one seed): inheritance %@ here.",
       reference.finalLoss, inherited.steps, inherited.finalLoss, scratch.finalLoss,
       inherited.finalLoss < scratch.finalLoss ? "helps" : "does not help")
+    let grown = rows.filter { $0.group == "track-a grow" }
+    if !grown.isEmpty {
+      out += " The grow loop re-inherited 2 more blocks because the 3-block student missed the parent's loss: "
+      out += grown.map { String(format: "%d blocks → %.3f", $0.layers, $0.finalLoss) }.joined(separator: ", ")
+      out += ". At the parent's full depth this is the parent itself with a fresh final norm, trained further on"
+      out += " these stories, so it passing the parent measures adaptation to this data, not compression."
+    }
+    return out
+  }
+
+  /// Sentences on the low-data students.
+  func lowDataVerdict() -> String {
+    guard let inherited = runs("low-data").first(where: { $0.usesParent }),
+      let scratch = runs("low-data").first(where: { !$0.usesParent })
+    else { return "" }
+    let overfits = inherited.finalLoss > inherited.minimumLoss + 0.05
+    return String(
+      format: "On %@ of the data the inherited student reaches a lower minimum (%.3f vs %.3f for scratch)%@; "
+        + "at the end it is at %.3f vs %.3f.", lowDataPercent, inherited.minimumLoss, scratch.minimumLoss,
+      overfits ? " but then overfits the few bytes it sees" : "", inherited.finalLoss, scratch.finalLoss)
+  }
+
+  /// Sentences comparing the ablations with the paper's sub-module numbers.
+  func ablationVerdict(_ rows: [RunResult]) -> String {
+    guard rows.count > 1 else { return "" }
+    let ranked = rows.sorted { $0.finalLoss < $1.finalLoss }
+    var out = "Ranked by final loss: "
+    out += ranked.map { String(format: "%@ %.3f", $0.name, $0.finalLoss) }.joined(separator: " < ") + ". "
+    if let attention = rows.first(where: { $0.name == "attention only" }),
+      let mlp = rows.first(where: { $0.name == "MLP only" })
+    {
+      out += String(
+        format: "Attention only %@ MLP only (%.3f vs %.3f); the paper (16L medium) has attention+MLP 2.808, "
+          + "attention only 2.842, MLP only 2.853.", attention.finalLoss < mlp.finalLoss ? "beats" : "trails",
+        attention.finalLoss, mlp.finalLoss)
+    }
+    return out
   }
 
   /// Deviations from the paper and the spec.

@@ -48,12 +48,15 @@ let package = Package(
       name: "Training",
       dependencies: ["TensorCore", "NN", "Checkpoints", "LMCore", "Data", "Distributed", "Reports"],
       swiftSettings: cpuFlags),
+    .target(
+      name: "TriForce", dependencies: ["TensorCore", "LMCore", "Models", "Generation", "Reports"],
+      path: "Sources/Systems/TriForce", exclude: ["README.md"], swiftSettings: cpuFlags),
     .target(name: "TestSupport", dependencies: ["TensorCore", "NN"], swiftSettings: cpuFlags),
     .executableTarget(
       name: "FrontierCLI",
       dependencies: [
         "Kernels", "TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Distributed", "Generation", "Tokenizers",
-        "Data", "Training", "Reports",
+        "Data", "Training", "Reports", "TriForce",
       ],
       swiftSettings: cpuFlags),
     .testTarget(
@@ -79,6 +82,9 @@ let package = Package(
     .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"], swiftSettings: cpuFlags),
     .testTarget(name: "ReportsTests", dependencies: ["Reports"], swiftSettings: cpuFlags),
     .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], swiftSettings: cpuFlags),
+    .testTarget(
+      name: "TriForceTests", dependencies: ["TriForce", "Generation", "LMCore", "Models", "TestSupport"],
+      swiftSettings: cpuFlags),
     .testTarget(
       name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: cpuFlags),
   ]

@@ -65,6 +65,8 @@ public final class DecodingLevel: TokenProposer {
   public private(set) var fedTokens = 0
   let processor: Sampler
   let choices: RandomChoices
+  /// Most tokens of a dense cache's catch-up fed in one pass (a long prompt is prefilled in pieces).
+  static let longestPass = 1024
 
   /// A level over `model` with `cache` (default: a dense cache of the model's context).
   public init(
@@ -155,19 +157,19 @@ public final class DecodingLevel: TokenProposer {
   private func feed(context: [Int], extra: [Int]) throws -> [[Float]] {
     guard !context.isEmpty else { throw GenerationError("the context is empty") }
     var shared = 0
-    let limit = min(tokens.count, context.count - 1)
-    while shared < limit && tokens[shared] == context[shared] { shared += 1 }
+    let comparable = min(tokens.count, context.count - 1)
+    while shared < comparable && tokens[shared] == context[shared] { shared += 1 }
     if shared < tokens.count { try rollback(to: shared) }
     var start = shared
-    if let policy {
-      while start < context.count - 1 {
-        let piece = min(policy.maximumPass, context.count - 1 - start)
-        try policy.makeRoom(in: cache, incoming: piece)
-        _ = try run(Array(context[start..<(start + piece)]))
-        start += piece
-      }
-      try policy.makeRoom(in: cache, incoming: context.count - start + extra.count)
+    // Long catch-ups (prompts) go in pieces: bounded logits, and a windowed cache evicts between them.
+    let limit = policy?.maximumPass ?? Self.longestPass
+    while start < context.count - 1 && context.count - start + extra.count > limit {
+      let piece = min(limit, context.count - 1 - start)
+      try policy?.makeRoom(in: cache, incoming: piece)
+      _ = try run(Array(context[start..<(start + piece)]))
+      start += piece
     }
+    try policy?.makeRoom(in: cache, incoming: context.count - start + extra.count)
     let fed = Array(context[start...]) + extra
     let logits = try run(fed)  // [1, T, V]
     let v = model.vocabularySize

@@ -18,10 +18,11 @@ public struct SpeculativeResult: Sendable {
 extension SpeculativeDecoder {
   /// Generates from `prompt` under `options` (stop tokens, stop strings and the token limit as in
   /// ``Generator``); the output is distributed exactly as the verifier's sampling of the same options.
-  /// Set `prefill` to false when the levels were prefilled (and caches prepared) by the caller.
+  /// Set `prefill` to false when the levels were prefilled (and caches prepared) by the caller; `onRound`
+  /// sees the sequence after every round (TriForce refreshes its retrieval cache there).
   public func generate(
     prompt: [Int], options: GenerationOptions, prefill: Bool = true, decode: (([Int]) -> String)? = nil,
-    onToken: ((Int) -> Void)? = nil
+    onRound: (([Int]) throws -> Void)? = nil, onToken: ((Int) -> Void)? = nil
   ) throws -> SpeculativeResult {
     try options.sampling.validate()
     let model = verifier.model
@@ -50,6 +51,7 @@ extension SpeculativeDecoder {
       }
       let emitted = try round(after: context)
       if produced.isEmpty { firstTokenTime = (clock.now - start).seconds }
+      try onRound?(context + emitted.map(\.token))
       for proposal in emitted {
         if options.stopTokens.contains(proposal.token) {
           stop = .stopToken

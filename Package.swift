@@ -49,7 +49,8 @@ let package = Package(
       dependencies: ["TensorCore", "NN", "Checkpoints", "LMCore", "Data", "Distributed", "Reports"],
       swiftSettings: cpuFlags),
     .target(
-      name: "TriForce", dependencies: ["TensorCore", "LMCore", "Models", "Generation", "Reports"],
+      name: "TriForce",
+      dependencies: ["TensorCore", "LMCore", "Models", "Generation", "Reports", "Tokenizers", "Data"],
       path: "Sources/Systems/TriForce", exclude: ["README.md"], swiftSettings: cpuFlags),
     .target(name: "TestSupport", dependencies: ["TensorCore", "NN"], swiftSettings: cpuFlags),
     .executableTarget(

@@ -21,7 +21,7 @@ enum TinyModels {
       generator: &g)
     var scaled: [String: Tensor] = [:]
     for (path, tensor) in model.parameters() where path.contains("embed_tokens") || path.contains("lm_head") {
-      scaled[path] = try tensor * Tensor(Float(40))
+      scaled[path] = try tensor * Tensor(scalar: 40)
     }
     try model.update(parameters: scaled)
     return model
@@ -130,16 +130,19 @@ enum TinyModels {
     let inner = try SpeculativeDecoder(draft: bottom, verifier: middle, draftLength: 2, choices: choices)
     let decoder = try SpeculativeDecoder(draft: inner, verifier: top, draftLength: 4, choices: choices)
     var copied = top.tokens.count
-    let result = try decoder.generate(prompt: prompt, options: options, prefill: false) { context in
-      try middle.copyRows(from: top, positions: copied..<(context.count - 1))
-      copied = context.count - 1
-    }
+    let result = try decoder.generate(
+      prompt: prompt, options: options, prefill: false,
+      onRound: { context in
+        try middle.copyRows(from: top, positions: copied..<(context.count - 1))
+        copied = context.count - 1
+      })
     let sequence = prompt + result.generation.tokens
     #expect(result.levels[0].proposed > result.levels[0].accepted, "the test needs rejections to exercise rollback")
     // Roll the full cache back to the committed tokens (the level does this on its next call).
     try top.rollback(to: min(top.tokens.count, sequence.count - 1))
     let fresh = target.makeCache(capacity: 160)
-    _ = try target.logits(Tensor(indices: Array(sequence[..<top.tokens.count]), shape: [1, top.tokens.count]), cache: fresh)
+    _ = try target.logits(
+      Tensor(indices: Array(sequence[..<top.tokens.count]), shape: [1, top.tokens.count]), cache: fresh)
     #expect(Array(sequence[..<top.tokens.count]) == top.tokens)
     for layer in 0..<target.layerCount {
       let a = try full.heldRows(layer: layer).keys.contiguous().floats
@@ -165,7 +168,8 @@ enum TinyModels {
       model: model, cache: window.makeCache(for: model, window: 300), sampling: sampling, policy: window,
       choices: choices)
     let dense = DecodingLevel(model: model, sampling: sampling, choices: choices)
-    #expect(try wide.propose(after: prompt, count: 20).map(\.token) == dense.propose(after: prompt, count: 20).map(\.token))
+    #expect(
+      try wide.propose(after: prompt, count: 20).map(\.token) == dense.propose(after: prompt, count: 20).map(\.token))
     let narrow = DecodingLevel(
       model: model, cache: window.makeCache(for: model, window: 40), sampling: sampling, policy: window,
       choices: choices)

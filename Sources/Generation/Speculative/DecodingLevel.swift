@@ -105,7 +105,8 @@ public final class DecodingLevel: TokenProposer {
   public func score(after context: [Int], extra: [Int]) throws -> [TokenScores] {
     let logits = try feed(context: context, extra: extra)  // [extra.count + 1, V] as rows
     return logits.enumerated().map { i, row in
-      let history = i == 0 ? context : context + extra[..<i]
+      // The context matters only to the repetition penalty; skip copying long prompts otherwise.
+      let history = sampling.repetitionPenalty == 1 ? [] : context + extra[..<i]
       if isGreedy {
         let best =
           sampling.repetitionPenalty == 1

@@ -24,15 +24,21 @@ public struct RetrievalCache: Sendable {
     self.chunk = chunk
   }
 
-  /// A cache holding the selected rows of the dense `source` (batch 1, built with ``KVCache/recordsQueries``
-  /// so that its last query per layer is known), with room for `extraCapacity` more rows.
-  public func build(from source: KVCache, extraCapacity: Int) throws -> KVCache {
+  /// A cache holding the selected rows of the dense `source` (batch 1), with room for `extraCapacity` more rows.
+  /// Chunks are scored against `queries` (the last query row [1, H, 1, D] per layer), by default the ones the
+  /// source recorded (``KVCache/recordsQueries``).
+  public func build(from source: KVCache, queries: [Tensor]? = nil, extraCapacity: Int) throws -> KVCache {
     let rows = source.length
     guard source.omittedPositions == 0, let first = source.keys.first, first.shape[0] == 1 else {
       throw GenerationError("a retrieval cache is built from a dense cache of one sequence")
     }
     let (g, d) = (first.shape[1], first.shape[3])
-    let selection = try rows <= budget ? nil : (0..<source.keys.count).map { try selectRows(source, layer: $0) }
+    let selection =
+      try rows <= budget
+      ? nil
+      : (0..<source.keys.count).map {
+        try selectRows(source, query: queries?[$0] ?? source.lastQueries[$0], layer: $0)
+      }
     let kept = selection?.first?.first?.count ?? rows
     let target = KVCache(
       layers: source.keys.count, batch: 1, heads: g, capacity: kept + extraCapacity, headDimensions: d)
@@ -59,9 +65,10 @@ public struct RetrievalCache: Sendable {
     return target
   }
 
-  /// Chunk scores [G, chunks] of one layer: each full chunk's mean key against the group's summed last query.
-  public func chunkScores(_ source: KVCache, layer: Int) throws -> [[Float]] {
-    guard let query = source.lastQueries[layer] else {
+  /// Chunk scores [G, chunks] of one layer: each full chunk's mean key against the group's summed `query`
+  /// [1, H, 1, D].
+  public func chunkScores(_ source: KVCache, query: Tensor?, layer: Int) throws -> [[Float]] {
+    guard let query else {
       throw GenerationError("the source cache recorded no query; set recordsQueries before the prefill")
     }
     let (k, _) = try source.heldRows(layer: layer)  // [1, G, P, D]
@@ -75,12 +82,12 @@ public struct RetrievalCache: Sendable {
   }
 
   /// Row indices kept per head of one layer, ascending: chunk 0, the best-scoring full chunks, the partial tail.
-  func selectRows(_ source: KVCache, layer: Int) throws -> [[Int]] {
+  func selectRows(_ source: KVCache, query: Tensor?, layer: Int) throws -> [[Int]] {
     let rows = source.length
     let chunks = rows / chunk
     let tail = rows - chunks * chunk
     let keptChunks = min(chunks, (budget - tail) / chunk)
-    return try chunkScores(source, layer: layer).map { scores in
+    return try chunkScores(source, query: query, layer: layer).map { scores in
       let ranked = (1..<chunks).sorted { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
       let chosen = ([0] + ranked.prefix(max(0, keptChunks - 1))).sorted()
       return chosen.flatMap { ($0 * chunk)..<(($0 + 1) * chunk) } + Array((chunks * chunk)..<rows)

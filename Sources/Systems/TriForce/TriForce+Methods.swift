@@ -43,11 +43,43 @@ public struct DecodingRun: Sendable {
   public var draftAcceptance: Double? { levels.count > 1 ? levels[1].acceptanceRate : nil }
 }
 
+/// The target's full cache after a prompt (all but its last token) and the last token's queries, so that
+/// several runs on one prompt share one prefill.
+public struct PromptPrefill {
+  /// The prompt.
+  public let prompt: [Int]
+  /// Keys and values per layer, [1, G, prompt.count - 1, D].
+  let keys: [Tensor]
+  let values: [Tensor]
+  /// The last prompt token's query row per layer.
+  let queries: [Tensor]
+  /// Seconds the prefill took.
+  public let seconds: Double
+}
+
 extension TriForceDecoder {
-  /// Runs `method` on `prompt`; every method samples the target's distribution under `options`.
+  /// Prefills the target's full cache with `prompt` once, for ``run(_:prompt:options:prefilled:decode:onToken:)``.
+  public func prefill(_ prompt: [Int]) throws -> PromptPrefill {
+    try checkPrompt(prompt, maxTokens: 1)
+    let clock = ContinuousClock()
+    let start = clock.now
+    let cache = target.makeCache(batch: 1, capacity: prompt.count)
+    cache.recordsQueries = true
+    let level = DecodingLevel(model: target, cache: cache, sampling: SamplingOptions(), choices: SeededChoices(seed: 0))
+    try level.prefill(prompt)
+    let rows = try (0..<target.layerCount).map { try cache.heldRows(layer: $0) }
+    return PromptPrefill(
+      prompt: prompt, keys: try rows.map { try $0.keys.contiguous() },
+      values: try rows.map { try $0.values.contiguous() },
+      queries: cache.lastQueries.compactMap { $0 }, seconds: (clock.now - start).seconds)
+  }
+
+  /// Runs `method` on `prompt`; every method samples the target's distribution under `options`. With
+  /// `prefilled` (for the same prompt) the target's prefill is copied instead of recomputed; its time still
+  /// counts in ``DecodingRun/setupSeconds``.
   public func run(
-    _ method: DecodingMethod, prompt: [Int], options: GenerationOptions, decode: (([Int]) -> String)? = nil,
-    onToken: ((Int) -> Void)? = nil
+    _ method: DecodingMethod, prompt: [Int], options: GenerationOptions, prefilled: PromptPrefill? = nil,
+    decode: (([Int]) -> String)? = nil, onToken: ((Int) -> Void)? = nil
   ) throws -> DecodingRun {
     try options.sampling.validate()
     try checkPrompt(prompt, maxTokens: options.maxTokens)
@@ -61,9 +93,18 @@ extension TriForceDecoder {
       capacity: min(target.contextLength, prompt.count + options.maxTokens + c.middleLength + c.draftLength + 4))
     full.recordsQueries = method == .triforce || method == .retrievalOnly
     let top = DecodingLevel(model: target, cache: full, sampling: sampling, choices: choices)
-    try top.prefill(prompt)
+    var queries: [Tensor]?
+    if let prefilled, prefilled.prompt == prompt {
+      try full.load(keys: prefilled.keys, values: prefilled.values, position: prompt.count - 1)
+      try top.replaceCache(full, tokens: Array(prompt.dropLast()))
+      queries = prefilled.queries
+    } else {
+      try top.prefill(prompt)
+    }
+    let prefillSeconds = prefilled?.prompt == prompt ? prefilled?.seconds ?? 0 : 0
     if method == .autoregressive {
-      return try autoregressive(top, prompt: prompt, options: options, setup: (clock.now - start).seconds,
+      return try autoregressive(
+        top, prompt: prompt, options: options, setup: (clock.now - start).seconds,
         choices: choices, decode: decode, onToken: onToken)
     }
     let retrieval = try RetrievalCache(budget: c.budget, chunk: c.chunk)
@@ -71,7 +112,8 @@ extension TriForceDecoder {
     if method == .triforce || method == .retrievalOnly {
       let level = DecodingLevel(model: target, sampling: sampling, choices: choices)
       try level.replaceCache(
-        try retrieval.build(from: full, extraCapacity: retrievalSlack(options.maxTokens)), tokens: top.tokens)
+        try retrieval.build(from: full, queries: queries, extraCapacity: retrievalSlack(options.maxTokens)),
+        tokens: top.tokens)
       middle = level
     } else if method == .streamingMiddle {
       let window = try StreamingWindow(sinks: c.sinks, maximumPass: max(1, c.budget / 2))
@@ -89,7 +131,7 @@ extension TriForceDecoder {
         policy: window, choices: choices)
       try bottom?.prefill(prompt)
     }
-    let setup = (clock.now - start).seconds
+    let setup = prefillSeconds + (clock.now - start).seconds
 
     let decoder: SpeculativeDecoder
     switch (bottom, middle) {

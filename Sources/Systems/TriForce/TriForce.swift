@@ -45,6 +45,9 @@ public final class TriForceDecoder {
 
   func checkPrompt(_ prompt: [Int], maxTokens: Int) throws {
     guard !prompt.isEmpty else { throw TriForceError("the prompt is empty; give at least one token") }
+    if let bad = prompt.first(where: { $0 < 0 || $0 >= target.vocabularySize }) {
+      throw TriForceError("prompt token \(bad) is outside the vocabulary 0..<\(target.vocabularySize)")
+    }
     let needed = prompt.count + maxTokens + configuration.middleLength + configuration.draftLength + 2
     for (name, model) in [("target", target), ("draft", draft)] where needed > model.contextLength {
       throw TriForceError(

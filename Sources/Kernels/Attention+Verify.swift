@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 // The forward pass for a handful of query rows over a long key/value cache (speculative verification):
 // every key and value row is loaded once for all query rows that read it (the rows of all query heads of
 // one key/value head), so checking k drafted tokens costs about as much memory traffic as one.

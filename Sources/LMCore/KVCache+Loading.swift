@@ -5,8 +5,9 @@ extension KVCache {
   /// stand for the first `position` positions of the sequence; the next token sits at `position`.
   ///
   /// Sparse caches (retrieval, StreamingLLM) are built this way from already rotated keys, so every
-  /// row keeps its absolute position. The loaded rows cannot be rolled back.
-  public func load(keys newKeys: [Tensor], values newValues: [Tensor], position: Int) throws {
+  /// row keeps its absolute position. A rollback never removes the first `fixedRows` rows (default: all
+  /// loaded rows); rows after them must stand for consecutive positions ending at `position`.
+  public func load(keys newKeys: [Tensor], values newValues: [Tensor], position: Int, fixedRows: Int? = nil) throws {
     guard newKeys.count == keys.count, newValues.count == values.count else {
       throw TensorError("KVCache", "load needs \(keys.count) layers, got \(newKeys.count) and \(newValues.count)")
     }
@@ -24,7 +25,7 @@ extension KVCache {
         try values[layer].assign(newValues[layer], axis: 2, at: 0)
       }
     }
-    setContents(rows: rows, omitted: position - rows)
+    setContents(rows: rows, omitted: position - rows, fixed: min(fixedRows ?? rows, rows))
   }
 
   /// Appends rows `range` of `source` (the same layout) to every layer, e.g. the keys and values of newly
@@ -51,9 +52,10 @@ extension KVCache {
   /// Forgets every position from `position` on (rows past the loaded ones only).
   public func rollback(toPosition position: Int) throws {
     let rows = position - omittedPositions
-    guard rows >= loadedRows, rows <= length else {
+    guard rows >= fixedRows, rows <= length else {
       throw TensorError(
-        "KVCache", "cannot roll back to position \(position): the cache holds rows for \(loadedRows)..<\(length)")
+        "KVCache",
+        "cannot roll back to position \(position): only rows \(fixedRows)..<\(length) of the cache can be dropped")
     }
     rollback(to: rows)
   }

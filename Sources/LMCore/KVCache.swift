@@ -7,7 +7,7 @@ import TensorCore
 /// rejects drafted tokens this way) without touching memory.
 ///
 /// A cache may hold only some of the sequence's positions (a sparse or windowed cache, see
-/// ``load(keys:values:position:)``): rows then carry keys that were rotated at their own absolute
+/// ``load(keys:values:position:fixedRows:)``): rows then carry keys that were rotated at their own absolute
 /// positions, and ``nextPosition`` (not ``length``) is the position of the next token.
 public final class KVCache {
   /// Keys per layer, [B, G, capacity, D].
@@ -20,8 +20,8 @@ public final class KVCache {
   public let capacity: Int
   /// Sequence positions that are not held (dropped by a sparse or windowed load); 0 for a dense cache.
   public private(set) var omittedPositions = 0
-  /// Rows written by the last ``load(keys:values:position:)``; rollback never goes below them.
-  public private(set) var loadedRows = 0
+  /// Rows that a rollback never removes (set by ``load(keys:values:position:fixedRows:)``; 0 for a dense cache).
+  public private(set) var fixedRows = 0
   /// Whether ``append(layer:keys:values:queries:)`` keeps the last query row of each layer.
   public var recordsQueries = false
   /// The last query row [B, H, 1, D] of each layer's latest pass (when ``recordsQueries`` is set).
@@ -75,18 +75,19 @@ public final class KVCache {
     for i in pending.indices { pending[i] = 0 }
   }
 
-  /// Sets the row count after a load: `rows` loaded rows standing for `rows + omitted` positions.
-  func setContents(rows: Int, omitted: Int) {
+  /// Sets the row count after a load: `rows` loaded rows standing for `rows + omitted` positions, the first
+  /// `fixed` of which a rollback never removes.
+  func setContents(rows: Int, omitted: Int, fixed: Int) {
     length = rows
     omittedPositions = omitted
-    loadedRows = rows
+    fixedRows = fixed
     for i in pending.indices { pending[i] = 0 }
   }
 
   /// Forgets rows from `newLength` on.
   public func rollback(to newLength: Int) {
     precondition(
-      newLength >= loadedRows && newLength <= length, "KVCache: cannot roll back to \(newLength) from \(length)")
+      newLength >= fixedRows && newLength <= length, "KVCache: cannot roll back to \(newLength) from \(length)")
     length = newLength
   }
 }

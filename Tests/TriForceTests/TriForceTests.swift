@@ -116,7 +116,7 @@ enum TinyModels {
     let target = try TinyModels.llama(seed: 6)
     let draft = try TinyModels.llama(seed: 7, width: 16, layers: 1, heads: 2, kvHeads: 1)
     let prompt = TinyModels.prompt(90)
-    let options = GenerationOptions(maxTokens: 30, sampling: SamplingOptions(temperature: 1, seed: 3))
+    let options = GenerationOptions(maxTokens: 40, sampling: SamplingOptions(temperature: 3, seed: 3))
     let choices = SeededChoices(seed: 3)
     let full = target.makeCache(capacity: 160)
     full.recordsQueries = true
@@ -124,7 +124,7 @@ enum TinyModels {
     try top.prefill(prompt)
     let middle = DecodingLevel(model: target, sampling: options.sampling, choices: choices)
     try middle.replaceCache(
-      try RetrievalCache(budget: 32, chunk: 4).build(from: full, extraCapacity: 64), tokens: top.tokens)
+      try RetrievalCache(budget: 8, chunk: 4).build(from: full, extraCapacity: 64), tokens: top.tokens)
     let bottom = DecodingLevel(model: draft, sampling: options.sampling, choices: choices)
     try bottom.prefill(prompt)
     let inner = try SpeculativeDecoder(draft: bottom, verifier: middle, draftLength: 2, choices: choices)
@@ -149,9 +149,9 @@ enum TinyModels {
       let b = try fresh.heldRows(layer: layer).keys.contiguous().floats
       #expect(a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) })
       // The retrieval cache's rows after its prompt selection are the full cache's rows, copied.
-      let tail = middle.cache.length - middle.cache.loadedRows
+      let tail = middle.cache.length - middle.cache.fixedRows
       let sparse = try middle.cache.heldRows(layer: layer).keys.sliced(
-        axis: 2, middle.cache.loadedRows..<middle.cache.length
+        axis: 2, middle.cache.fixedRows..<middle.cache.length
       ).contiguous().floats
       let dense = try full.keys[layer].sliced(axis: 2, 89..<(89 + tail)).contiguous().floats
       #expect(sparse == dense)

@@ -41,6 +41,7 @@ public final class StreamingWindow: CachePolicy {
       keys.append(try Tensor.concatenate(kept.map { try k.sliced(axis: 2, $0) }, axis: 2))
       values.append(try Tensor.concatenate(kept.map { try v.sliced(axis: 2, $0) }, axis: 2))
     }
-    try cache.load(keys: keys, values: values, position: cache.nextPosition)
+    // The recent rows stand for consecutive positions, so rejected drafts among them can still be rolled back.
+    try cache.load(keys: keys, values: values, position: cache.nextPosition, fixedRows: sinks)
   }
 }

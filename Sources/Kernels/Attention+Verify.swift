@@ -97,7 +97,7 @@ enum SharedKeyAttention {
             acc.addProduct(load(row + c), load(key + c))
             c += 16
           }
-          s[j] = acc.sum() * scale
+          s[j] = AttentionTile.horizontalSum(acc) * scale
         }
       }
       tile = tileEnd
@@ -123,7 +123,7 @@ enum SharedKeyAttention {
         vectorTotal += p
         j += 16
       }
-      total = vectorTotal.sum()
+      total = AttentionTile.horizontalSum(vectorTotal)
       while j < span {
         let p = VectorMath.exp(s[j] - best)
         s[j] = p

@@ -1,6 +1,9 @@
 import Data
 import Foundation
 import Generation
+import Kernels
+import LMCore
+import TensorCore
 import Tokenizers
 import TriForce
 
@@ -50,16 +53,58 @@ extension BenchCommand {
       temperature: try args.float("temperature", default: 0.6), topP: try args.float("top-p", default: 0.9), seed: 1)
     let options = GenerationOptions(maxTokens: maxTokens, sampling: sampling)
     let decoder = try TriForceDecoder(target: target, draft: draft, configuration: configuration)
+    let passTimes = try passCosts(target: target, draft: draft, prompt: prompt, budget: configuration.budget)
     let plain = try decoder.run(.autoregressive, prompt: prompt, options: options)
     let triforce = try decoder.run(.triforce, prompt: prompt, options: options)
-    let results: [(String, Double, String)] = [
-      ("autoregressive_tokens_per_s", plain.tokensPerSecond, "target with its full cache, \(context)-token prompt"),
-      ("triforce_tokens_per_s", triforce.tokensPerSecond, "draft -> retrieval cache -> full cache"),
-      ("speedup", plain.tokensPerSecond > 0 ? triforce.tokensPerSecond / plain.tokensPerSecond : 0, "ratio"),
-      ("acceptance_draft", triforce.draftAcceptance ?? 0, "draft tokens kept by the retrieval level"),
-      ("acceptance_retrieval", triforce.topAcceptance ?? 0, "retrieval tokens kept by the full cache"),
-      ("context", Double(context), "prompt tokens"),
-    ]
+    let results: [(String, Double, String)] =
+      [
+        ("autoregressive_tokens_per_s", plain.tokensPerSecond, "target with its full cache, \(context)-token prompt"),
+        ("triforce_tokens_per_s", triforce.tokensPerSecond, "draft -> retrieval cache -> full cache"),
+        ("speedup", plain.tokensPerSecond > 0 ? triforce.tokensPerSecond / plain.tokensPerSecond : 0, "ratio"),
+        ("acceptance_draft", triforce.draftAcceptance ?? 0, "draft tokens kept by the retrieval level"),
+        ("acceptance_retrieval", triforce.topAcceptance ?? 0, "retrieval tokens kept by the full cache"),
+        ("context", Double(context), "prompt tokens"),
+      ] + passTimes
     report(results, json: args.flag("json"))
+  }
+
+  /// Milliseconds of one target pass over k = 1, 3, 7 new tokens with the full cache, one with the retrieval
+  /// cache (3 tokens) and one draft pass (the paper's T_p(k), T_r, T_q; best of 3).
+  static func passCosts(target: LanguageModel, draft: LanguageModel, prompt: [Int], budget: Int) throws -> [(
+    String, Double, String
+  )] {
+    let full = target.makeCache(batch: 1, capacity: prompt.count + 16)
+    full.recordsQueries = true
+    _ = try withoutGradients {
+      for start in stride(from: 0, to: prompt.count, by: 1024) {
+        let piece = Array(prompt[start..<min(prompt.count, start + 1024)])
+        _ = try target.logits(Tensor(indices: piece, shape: [1, piece.count]), cache: full)
+      }
+    }
+    func cost(_ model: LanguageModel, _ cache: KVCache, tokens: Int) throws -> Double {
+      let base = cache.length
+      let ids = Tensor(indices: Array(prompt.suffix(tokens)), shape: [1, tokens])
+      var failure: Error?
+      let seconds = KernelBenchmarks.bestTime(repeats: 3) {
+        do {
+          _ = try withoutGradients { try model.logits(ids, cache: cache) }
+        } catch { failure = error }
+        cache.rollback(to: base)
+      }
+      if let failure { throw failure }
+      return seconds * 1000
+    }
+    let retrieval = try RetrievalCache(budget: budget, chunk: 8).build(from: full, extraCapacity: 16)
+    let window = draft.makeCache(batch: 1, capacity: 256)
+    _ = try withoutGradients {
+      try draft.logits(Tensor(indices: Array(prompt.prefix(240)), shape: [1, 240]), cache: window)
+    }
+    return [
+      ("pass_ms_target_full_k1", try cost(target, full, tokens: 1), "T_p(1)"),
+      ("pass_ms_target_full_k3", try cost(target, full, tokens: 3), "T_p(3)"),
+      ("pass_ms_target_full_k7", try cost(target, full, tokens: 7), "T_p(7)"),
+      ("pass_ms_target_retrieval_k3", try cost(target, retrieval, tokens: 3), "T_r with budget \(budget)"),
+      ("pass_ms_draft_k1", try cost(draft, window, tokens: 1), "T_q, 240 cached rows"),
+    ]
   }
 }

@@ -89,7 +89,11 @@ enum TriForceCommand: Command {
       format: "frontier triforce (%@): %d prompt + %d new tokens (%@); setup %.2f s, decode %.1f tokens/s%@",
       method.rawValue, prompt.count, result.tokens.count, result.stopReason.rawValue, result.setupSeconds,
       result.tokensPerSecond, rates.isEmpty ? "" : "; " + rates)
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    let passes = result.passes.map {
+      String(format: "%d passes %.1f ms each", $0.passes, 1000 * $0.seconds / Double(max($0.passes, 1)))
+    }
+    FileHandle.standardError.write(
+      Data((line + "\n  levels (top first): " + passes.joined(separator: "; ") + "\n").utf8))
   }
 
   /// The TriForce knobs from the command line.

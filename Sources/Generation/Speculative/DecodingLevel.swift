@@ -63,6 +63,8 @@ public final class DecodingLevel: TokenProposer {
   public private(set) var forwardPasses = 0
   /// Tokens fed through the model.
   public private(set) var fedTokens = 0
+  /// Seconds spent in forward passes (for cost models such as TriForce's T_p, T_r, T_q).
+  public private(set) var passSeconds = 0.0
   let processor: Sampler
   let choices: RandomChoices
   /// Most tokens of a dense cache's catch-up fed in one pass (a long prompt is prefilled in pieces).
@@ -185,7 +187,10 @@ public final class DecodingLevel: TokenProposer {
       throw GenerationError(
         "\(cache.nextPosition + ids.count) positions exceed the model's context of \(model.contextLength)")
     }
+    let clock = ContinuousClock()
+    let start = clock.now
     let logits = try withoutGradients { try model.logits(Tensor(indices: ids, shape: [1, ids.count]), cache: cache) }
+    passSeconds += (clock.now - start).seconds
     tokens += ids
     forwardPasses += 1
     fedTokens += ids.count

@@ -35,6 +35,8 @@ public struct DecodingRun: Sendable {
   public var levels: [SpeculationStatistics]
   /// Retrieval-cache rebuilds during decoding.
   public var rebuilds: Int
+  /// Forward passes and their seconds per level, top (full cache) first, prefill passes included.
+  public var passes: [(passes: Int, seconds: Double)] = []
   /// New tokens per second of decoding.
   public var tokensPerSecond: Double { decodeSeconds > 0 ? Double(tokens.count) / decodeSeconds : 0 }
   /// Acceptance at the full-cache verification (α2 for TriForce; the only level of two-level methods).
@@ -171,7 +173,8 @@ extension TriForceDecoder {
     return DecodingRun(
       method: method, tokens: result.generation.tokens, text: result.generation.text,
       stopReason: result.generation.stopReason, setupSeconds: setup, decodeSeconds: result.decodeSeconds,
-      levels: result.levels, rebuilds: rebuilds)
+      levels: result.levels, rebuilds: rebuilds,
+      passes: [top, middle, bottom].compactMap { $0 }.map { ($0.forwardPasses, $0.passSeconds) })
   }
 
   /// Plain decoding through the same level (kernels, cache and sampling) as the verifier.
@@ -197,6 +200,7 @@ extension TriForceDecoder {
     }
     return DecodingRun(
       method: .autoregressive, tokens: produced, text: decode?(produced), stopReason: stop, setupSeconds: setup,
-      decodeSeconds: (clock.now - start).seconds, levels: [], rebuilds: 0)
+      decodeSeconds: (clock.now - start).seconds, levels: [], rebuilds: 0,
+      passes: [(top.forwardPasses, top.passSeconds)])
   }
 }

@@ -13,7 +13,9 @@ enum TriForceCommand: Command {
   static let name = "triforce"
   static let summary = "Decode a long prompt with TriForce (draft -> retrieval cache -> full cache), losslessly."
   static let usage =
-    "frontier triforce --target PATH --draft PATH (--prompt TEXT | --prompt-file FILE | --prompt-ids 1,2,3) [options]"
+    "frontier triforce --target PATH --draft PATH (--prompt TEXT | --prompt-file FILE | --prompt-ids 1,2,3) [options]\n"
+    + "       frontier triforce reproduce [--quick] [--output DIR]   (the table of reports/triforce)"
+  static let allowsPositional = true
   static let options =
     [
       OptionSpec("target", value: "PATH", "the target Llama (Hugging Face folder)"),
@@ -31,9 +33,21 @@ enum TriForceCommand: Command {
       OptionSpec(
         "method", value: "NAME", default: "triforce",
         "triforce, autoregressive, draft-only, retrieval-only or streaming-middle"),
+      OptionSpec("quick", "reproduce: short contexts, one temperature"),
+      OptionSpec("output", value: "DIR", default: "reports/triforce", "reproduce: report folder"),
     ]
 
   static func run(_ args: ParsedArguments) throws {
+    if args.positional == ["reproduce"] {
+      try TriForceReproduction.run(
+        quick: args.flag("quick"), output: args.string("output") ?? "reports/triforce", target: args.string("target"),
+        draft: args.string("draft")
+      ) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+      return
+    }
+    guard args.positional.isEmpty else {
+      throw UsageError(message: "frontier triforce: unexpected argument '\(args.positional[0])' (see --help)")
+    }
     guard let targetPath = args.string("target"), let draftPath = args.string("draft") else {
       throw UsageError(message: "frontier triforce: pass --target PATH and --draft PATH (see frontier triforce --help)")
     }

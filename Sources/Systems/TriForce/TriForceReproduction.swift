@@ -120,7 +120,7 @@ public enum TriForceReproduction {
     let text = """
       # TriForce: reproduction (\(quick ? "quick" : "full") run)
 
-      Command: `frontier reproduce triforce\(quick ? " --quick" : "")`. Target `\(target)`, draft `\(draft)`;
+      Command: `frontier reproduce triforce\(quick ? " --quick" : "")` (or `frontier triforce reproduce\(quick ? " --quick" : "")`). Target `\(target)`, draft `\(draft)`;
       prompts are the first N tokens of the Gutenberg books; budget \(c.budget), chunk \(c.chunk), γ1 \(c.draftLength),
       γ2 \(c.middleLength), draft cache \(c.sinks) sinks + \(c.draftCache - c.sinks) recent, top-p 0.9. Every method
       samples the target's distribution exactly; speed is decode only (prefill and cache construction excluded),

@@ -53,13 +53,17 @@ let package = Package(
       dependencies: [
         "TensorCore", "NN", "LMCore", "Models", "Checkpoints", "Data", "Training", "Tokenizers", "Reports",
       ],
-      path: "Sources/Systems/Inheritune", swiftSettings: numericFlags),
+      path: "Sources/Systems/Inheritune", exclude: ["README.md"], swiftSettings: numericFlags),
+    .target(
+      name: "TriForce",
+      dependencies: ["TensorCore", "LMCore", "Models", "Generation", "Reports", "Tokenizers", "Data"],
+      path: "Sources/Systems/TriForce", exclude: ["README.md"], swiftSettings: cpuFlags),
     .target(name: "TestSupport", dependencies: ["TensorCore", "NN"], swiftSettings: cpuFlags),
     .executableTarget(
       name: "FrontierCLI",
       dependencies: [
         "Kernels", "TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Distributed", "Generation", "Tokenizers",
-        "Data", "Training", "Reports", "Inheritune",
+        "Data", "Training", "Reports", "Inheritune", "TriForce",
       ],
       swiftSettings: cpuFlags),
     .testTarget(
@@ -88,6 +92,9 @@ let package = Package(
     .testTarget(
       name: "InherituneTests",
       dependencies: ["Inheritune", "Models", "NN", "TensorCore", "LMCore", "Data", "Training", "TestSupport"],
+      swiftSettings: cpuFlags),
+    .testTarget(
+      name: "TriForceTests", dependencies: ["TriForce", "Generation", "LMCore", "Models", "TestSupport"],
       swiftSettings: cpuFlags),
     .testTarget(
       name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: cpuFlags),

@@ -5,7 +5,7 @@ import Kernels
 nonisolated(unsafe) let commands: [any Command.Type] = [
   DemoCommand.self, BenchCommand.self, PrepareCommand.self, TrainCommand.self, FetchCommand.self, InspectCommand.self,
   MPISelfTestCommand.self, TokenizeCommand.self, GenerateCommand.self, EmbedCommand.self,
-  InheritCommand.self, ReproduceCommand.self,
+  InheritCommand.self, ReproduceCommand.self, TriForceCommand.self,
 ]
 
 func printTopLevelHelp() {

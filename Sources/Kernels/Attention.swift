@@ -188,6 +188,10 @@ public enum Attention {
       logSumExp.update(repeating: -.infinity, count: rowCount)
       return
     }
+    if usesSharedKeys(shape, biased: bias != nil) {
+      forwardSharedKeys(q: q, k: k, v: v, out: out, logSumExp: logSumExp, shape: shape, mask: mask, scale: scale)
+      return
+    }
     if shape.queryLength <= smallQueryLength {
       forwardSmallQuery(
         q: q, k: k, v: v, out: out, logSumExp: logSumExp, shape: shape, mask: mask, bias: bias, scale: scale)

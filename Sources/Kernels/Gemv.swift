@@ -1,11 +1,12 @@
 /// Matrix products with a few rows on the left: decoding's `x · Wᵀ` and `x · B`.
 ///
-/// With one to four rows of x the work is a stream over the weights, so the kernels are written for
-/// bandwidth: each thread takes a contiguous block of output columns, reads its part of the weights
-/// once, and keeps every row of x in registers or L1. Row-major throughout.
+/// With one to sixteen rows of x (decoding, speculative verification) the work is a stream over the
+/// weights, so the kernels are written for bandwidth: each thread takes a contiguous block of output
+/// columns, reads its part of the weights once, and keeps every row of x in registers or L1. Row-major
+/// throughout.
 public enum Gemv {
   /// Rows of x handled by one pass over the weights.
-  public static let maximumRows = 4
+  public static let maximumRows = 16
   /// Weight elements per chunk of work handed to a thread (about 128 KiB).
   static let parallelGrain = 1 << 15
 

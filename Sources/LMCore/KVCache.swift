@@ -3,17 +3,29 @@ import TensorCore
 /// Preallocated keys and values of every layer, with rollback.
 ///
 /// Storage per layer is [B, G, capacity, D] (G key/value heads, D head width); the first `length`
-/// positions are valid. Appending writes in place; ``rollback(to:)`` forgets positions (speculative
-/// decoding rejects drafted tokens this way) without touching memory.
+/// rows are valid. Appending writes in place; ``rollback(to:)`` forgets rows (speculative decoding
+/// rejects drafted tokens this way) without touching memory.
+///
+/// A cache may hold only some of the sequence's positions (a sparse or windowed cache, see
+/// ``load(keys:values:position:fixedRows:)``): rows then carry keys that were rotated at their own absolute
+/// positions, and ``nextPosition`` (not ``length``) is the position of the next token.
 public final class KVCache {
   /// Keys per layer, [B, G, capacity, D].
   public let keys: [Tensor]
   /// Values per layer, [B, G, capacity, D].
   public let values: [Tensor]
-  /// Positions held.
+  /// Rows held.
   public private(set) var length = 0
-  /// Positions the cache can hold.
+  /// Rows the cache can hold.
   public let capacity: Int
+  /// Sequence positions that are not held (dropped by a sparse or windowed load); 0 for a dense cache.
+  public private(set) var omittedPositions = 0
+  /// Rows that a rollback never removes (set by ``load(keys:values:position:fixedRows:)``; 0 for a dense cache).
+  public private(set) var fixedRows = 0
+  /// Whether ``append(layer:keys:values:queries:)`` keeps the last query row of each layer.
+  public var recordsQueries = false
+  /// The last query row [B, H, 1, D] of each layer's latest pass (when ``recordsQueries`` is set).
+  public private(set) var lastQueries: [Tensor?]
   /// Positions appended to each layer in the current forward pass (all layers must agree).
   private var pending: [Int]
 
@@ -23,12 +35,17 @@ public final class KVCache {
     keys = (0..<layers).map { _ in Tensor.zeros([batch, heads, capacity, headDimensions]) }
     values = (0..<layers).map { _ in Tensor.zeros([batch, heads, capacity, headDimensions]) }
     pending = [Int](repeating: 0, count: layers)
+    lastQueries = [Tensor?](repeating: nil, count: layers)
   }
 
-  /// Appends new keys and values [B, G, T, D] for `layer` at positions `length ..< length + T` and returns
+  /// Sequence position of the next token appended (``length`` plus the omitted positions).
+  public var nextPosition: Int { length + omittedPositions }
+
+  /// Appends new keys and values [B, G, T, D] for `layer` at rows `length ..< length + T` and returns
   /// views of everything held for that layer, [B, G, length + T, D]. ``commit()`` advances `length`
-  /// once every layer has appended.
-  public func append(layer: Int, keys newKeys: Tensor, values newValues: Tensor) throws -> (
+  /// once every layer has appended. `queries` [B, H, T, D] are kept (last row only) when
+  /// ``recordsQueries`` is set.
+  public func append(layer: Int, keys newKeys: Tensor, values newValues: Tensor, queries: Tensor? = nil) throws -> (
     keys: Tensor, values: Tensor
   ) {
     let t = newKeys.shape[2]
@@ -43,6 +60,10 @@ public final class KVCache {
     try keys[layer].assign(newKeys, axis: 2, at: length)
     try values[layer].assign(newValues, axis: 2, at: length)
     pending[layer] = t
+    if recordsQueries, let queries {
+      let rows = queries.shape[2]
+      lastQueries[layer] = try queries.sliced(axis: 2, (rows - 1)..<rows).contiguous()
+    }
     return (
       try keys[layer].sliced(axis: 2, 0..<(length + t)), try values[layer].sliced(axis: 2, 0..<(length + t))
     )
@@ -54,9 +75,19 @@ public final class KVCache {
     for i in pending.indices { pending[i] = 0 }
   }
 
-  /// Forgets positions from `newLength` on.
+  /// Sets the row count after a load: `rows` loaded rows standing for `rows + omitted` positions, the first
+  /// `fixed` of which a rollback never removes.
+  func setContents(rows: Int, omitted: Int, fixed: Int) {
+    length = rows
+    omittedPositions = omitted
+    fixedRows = fixed
+    for i in pending.indices { pending[i] = 0 }
+  }
+
+  /// Forgets rows from `newLength` on.
   public func rollback(to newLength: Int) {
-    precondition(newLength >= 0 && newLength <= length, "KVCache: cannot roll back to \(newLength) from \(length)")
+    precondition(
+      newLength >= fixedRows && newLength <= length, "KVCache: cannot roll back to \(newLength) from \(length)")
     length = newLength
   }
 }

@@ -253,7 +253,7 @@ public final class GPT2: Module, LanguageModel {
 
   /// Final normalised hidden states [B, T, C] for ids [B, T]; appends to and commits `cache` when given.
   public func hiddenStates(_ ids: Tensor, cache: KVCache? = nil) throws -> Tensor {
-    let offset = cache?.length ?? 0
+    let offset = cache?.nextPosition ?? 0  // sequence position (a sparse cache holds fewer rows)
     try checkTokenIds(ids, model: "GPT2", offset: offset, contextLength: contextLength)
     let t = ids.shape[1]
     let positions = Tensor(indices: Array(offset..<(offset + t)), shape: [t])

@@ -191,13 +191,13 @@ public final class LlamaAttention: Module {
   /// x [B, T, C] -> [B, T, C]; with a cache the tokens sit at positions P ..< P + T.
   func callAsFunction(_ x: Tensor, layer: Int, cache: KVCache?) throws -> Tensor {
     let (b, t, d) = (x.shape[0], x.shape[1], headDimensions)
-    let offset = cache?.length ?? 0
+    let (offset, position) = (cache?.length ?? 0, cache?.nextPosition ?? 0)  // cache rows, sequence position
     let q = try queryProjection(x).reshaped([b, t, heads, d])
-      .rotaryEmbedding(rotary, positionOffset: offset).transposed(1, 2).contiguous()  // [B, H, T, D]
+      .rotaryEmbedding(rotary, positionOffset: position).transposed(1, 2).contiguous()  // [B, H, T, D]
     var k = try keyProjection(x).reshaped([b, t, kvHeads, d])
-      .rotaryEmbedding(rotary, positionOffset: offset).transposed(1, 2).contiguous()  // [B, G, T, D]
+      .rotaryEmbedding(rotary, positionOffset: position).transposed(1, 2).contiguous()  // [B, G, T, D]
     var v = try valueProjection(x).reshaped([b, t, kvHeads, d]).transposed(1, 2).contiguous()  // [B, G, T, D]
-    if let cache { (k, v) = try cache.append(layer: layer, keys: k, values: v) }  // [B, G, P + T, D]
+    if let cache { (k, v) = try cache.append(layer: layer, keys: k, values: v, queries: q) }  // [B, G, P + T, D]
     let y = try Tensor.attention(
       query: q, key: k, value: v, mask: AttentionMask(causal: true, queryOffset: offset))  // [B, H, T, D]
     return try outputProjection(y.transposed(1, 2).reshaped([b, t, heads * d]))
@@ -259,7 +259,7 @@ public final class Llama: Module, LanguageModel {
 
   /// Final normalised hidden states [B, T, C] for ids [B, T]; appends to and commits `cache` when given.
   public func hiddenStates(_ ids: Tensor, cache: KVCache? = nil) throws -> Tensor {
-    try checkTokenIds(ids, model: "Llama", offset: cache?.length ?? 0, contextLength: contextLength)
+    try checkTokenIds(ids, model: "Llama", offset: cache?.nextPosition ?? 0, contextLength: contextLength)
     var h = try embedding(ids)  // [B, T, C]
     for (i, layer) in layers.enumerated() { h = try layer(h, layer: i, cache: cache) }
     cache?.commit()

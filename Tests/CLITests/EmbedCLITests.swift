@@ -58,7 +58,10 @@ import Testing
 
     let plain = try CLIHarness.frontier(["embed", "--model", folder, sentences[0]])
     let firstRow = plain.stdout.split(separator: "\n").first.map { $0.split(separator: " ").compactMap { Float($0) } }
-    #expect(firstRow == output.embeddings.first)
+    // Alone, the sentence's few token rows take the small-row GEMV kernel; in the batch, BLAS: equal to rounding.
+    let batched = output.embeddings.first ?? []
+    #expect(firstRow?.count == batched.count)
+    #expect(zip(firstRow ?? [], batched).allSatisfy { abs($0 - $1) <= 1e-6 })
   }
 
   /// A decoder or a missing folder is a one-line error; no texts is a usage error.

@@ -7,14 +7,22 @@ import TensorCore
 enum BenchCommand: Command {
   static let name = "bench"
   static let summary = "Measure kernel and training speed (ratios against references measured in the same run)."
-  static let options = [
-    OptionSpec("json", "print one JSON object instead of a table"),
-    OptionSpec("repeats", value: "N", default: "5", "timed repetitions per measurement (best is kept)"),
-    OptionSpec("train-steps", value: "N", default: "4", "timed GPT training steps"),
-    OptionSpec("only", value: "PART", default: "all", "run one part: kernels, train, decode or all"),
-  ]
+  static let usage = "frontier bench [triforce] [options]"
+  static let allowsPositional = true
+  static let options =
+    [
+      OptionSpec("json", "print one JSON object instead of a table"),
+      OptionSpec("repeats", value: "N", default: "5", "timed repetitions per measurement (best is kept)"),
+      OptionSpec("train-steps", value: "N", default: "4", "timed GPT training steps"),
+      OptionSpec("only", value: "PART", default: "all", "run one part: kernels, train, decode or all"),
+    ] + triForceOptions
 
   static func run(_ args: ParsedArguments) throws {
+    if args.positional == ["triforce"] { return try measureTriForce(args) }
+    guard args.positional.isEmpty else {
+      throw UsageError(
+        message: "frontier bench: the only subcommand is triforce, got '\(args.positional.joined(separator: " "))'")
+    }
     let repeats = try args.int("repeats", default: 5)
     let trainSteps = try args.int("train-steps", default: 4)
     guard repeats > 0, trainSteps > 0 else {

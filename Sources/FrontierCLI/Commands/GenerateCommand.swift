@@ -18,6 +18,7 @@ enum GenerateCommand: Command {
     OptionSpec("tokenizer", value: "PATH", default: "beside the model", "tokenizer file or folder"),
     OptionSpec("prompt", value: "TEXT", "prompt text (llama2.c and Llama tokenizers add BOS)"),
     OptionSpec("prompt-ids", value: "IDS", "prompt as comma-separated token ids, used as given"),
+    OptionSpec("prompt-file", value: "FILE", "prompt text read from a file"),
     OptionSpec("max-tokens", value: "N", default: "256", "most new tokens"),
     OptionSpec("temperature", value: "T", default: "1", "softmax temperature (0: greedy)"),
     OptionSpec("top-k", value: "K", default: "0 (off)", "keep the K most likely tokens"),
@@ -124,9 +125,17 @@ struct GenerationRequest {
   var stopStrings: [String]
   var printIDs: Bool
 
-  init(_ args: ParsedArguments) throws {
-    let command = "frontier generate"
+  init(_ args: ParsedArguments, command: String = "frontier generate", options: [OptionSpec] = GenerateCommand.options)
+    throws
+  {
     prompt = args.string("prompt")
+    if let file = args.string("prompt-file") {
+      guard prompt == nil else { throw UsageError(message: "\(command): pass --prompt or --prompt-file, not both") }
+      guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+        throw CLIError("\(file): cannot read the prompt file as UTF-8 text; check the path")
+      }
+      prompt = text
+    }
     if let text = args.string("prompt-ids") {
       guard prompt == nil else { throw UsageError(message: "\(command): pass --prompt or --prompt-ids, not both") }
       let parts = text.split(separator: ",", omittingEmptySubsequences: false)
@@ -137,7 +146,8 @@ struct GenerationRequest {
       promptIDs = ids
     }
     guard prompt != nil || promptIDs != nil else {
-      throw UsageError(message: "\(command): pass the prompt with --prompt TEXT or --prompt-ids 1,2,3")
+      throw UsageError(
+        message: "\(command): pass the prompt with --prompt TEXT, --prompt-file FILE or --prompt-ids 1,2,3")
     }
     maxTokens = try args.int("max-tokens", default: 256)
     guard maxTokens > 0 else {
@@ -159,17 +169,19 @@ struct GenerationRequest {
     do {
       try sampling.validate()
     } catch {
-      throw UsageError(message: "\(command): \(error) (see frontier generate --help)")
+      throw UsageError(message: "\(command): \(error) (see \(command) --help)")
     }
-    stopStrings = Self.repeatedValues(of: "stop", in: Array(CommandLine.arguments.dropFirst(2)))
+    stopStrings = Self.repeatedValues(of: "stop", in: Array(CommandLine.arguments.dropFirst(2)), options: options)
     if stopStrings.isEmpty, let one = args.string("stop") { stopStrings = [one] }
     guard !stopStrings.contains("") else { throw UsageError(message: "\(command): --stop needs a non-empty string") }
     printIDs = args.flag("print-ids")
   }
 
   /// Every value of a repeatable option `--name V` / `--name=V` in `arguments`, skipping other options' values.
-  static func repeatedValues(of name: String, in arguments: [String]) -> [String] {
-    let takesValue = Set(GenerateCommand.options.filter { $0.value != nil }.map(\.name))
+  static func repeatedValues(
+    of name: String, in arguments: [String], options: [OptionSpec] = GenerateCommand.options
+  ) -> [String] {
+    let takesValue = Set(options.filter { $0.value != nil }.map(\.name))
     var found: [String] = []
     var i = 0
     while i < arguments.count {

@@ -1,5 +1,6 @@
 import Foundation
 import Inheritune
+import TriForce
 
 /// What `frontier reproduce SYSTEM` hands to a system's reproduction.
 struct ReproductionRequest {
@@ -31,6 +32,11 @@ enum ReproduceCommand: Command {
 
   /// The systems that can be reproduced; a system registers itself with one entry.
   nonisolated(unsafe) static var systems: [String: Reproduction] = [
+    "triforce": Reproduction(summary: "TriForce (arXiv 2404.11912)") { request in
+      try TriForceReproduction.run(quick: request.quick, output: request.reportDirectory) {
+        FileHandle.standardError.write(Data(($0 + "\n").utf8))
+      }
+    },
     "base-model": Reproduction(summary: "the base model of the language-model stack (parent of the systems)") {
       request in
       // The parent model lives at a fixed place (~/.cache/frontier/base-model) that the systems read.

@@ -1,0 +1,110 @@
+import Data
+import Foundation
+import Generation
+import Kernels
+import LMCore
+import TensorCore
+import Tokenizers
+import TriForce
+
+extension BenchCommand {
+  /// Options of `frontier bench triforce`.
+  static let triForceOptions = [
+    OptionSpec("context", value: "N", default: "4096", "prompt tokens (from the Gutenberg books)"),
+    OptionSpec("target", value: "PATH", default: "the base model", "target Llama folder"),
+    OptionSpec("draft", value: "PATH", default: "~/.cache/frontier/triforce/draft-run/model", "draft Llama folder"),
+    OptionSpec("tokenizer", value: "PATH", default: "the base model's", "tokenizer file"),
+    OptionSpec("max-tokens", value: "N", default: "64", "new tokens per method"),
+    OptionSpec("temperature", value: "T", default: "0.6", "softmax temperature (0: greedy)"),
+    OptionSpec("top-p", value: "P", default: "0.9", "nucleus sampling threshold"),
+    OptionSpec("budget", value: "N", default: "4096", "retrieval-cache budget"),
+    OptionSpec("gamma1", value: "N", default: "2", "draft tokens per retrieval pass"),
+    OptionSpec("gamma2", value: "N", default: "6", "retrieval tokens per full verification"),
+  ]
+
+  /// `frontier bench triforce`: autoregressive decoding and TriForce on the same prompt, in one run.
+  static func measureTriForce(_ args: ParsedArguments) throws {
+    let context = try args.int("context", default: 4096)
+    let maxTokens = try args.int("max-tokens", default: 64)
+    guard context > 1, maxTokens > 0 else {
+      throw UsageError(message: "frontier bench triforce: --context must exceed 1 and --max-tokens be positive")
+    }
+    guard let targetPath = args.string("target") ?? TriForceWorkload.defaultTarget else {
+      throw CLIError("no target model: pass --target PATH (a Llama folder) or train the base model first")
+    }
+    guard let draftPath = args.string("draft") ?? TriForceWorkload.defaultDraft else {
+      throw CLIError(
+        "no draft model: pass --draft PATH or train one into ~/.cache/frontier/triforce/draft-run (see the TriForce README)"
+      )
+    }
+    let tokenizer = try TokenizerLoader.load(args.string("tokenizer") ?? TriForceWorkload.defaultTokenizer)
+    let prompt = try TriForceWorkload.prompt(
+      tokens: context, dataFolder: (try DataLocation.file("books_gutenberg_nltk") as NSString).deletingLastPathComponent
+    ) { tokenizer.encode($0, addSpecialTokens: true) }
+    var configuration = TriForceConfiguration()
+    configuration.budget = try args.int("budget", default: configuration.budget)
+    configuration.draftLength = try args.int("gamma1", default: configuration.draftLength)
+    configuration.middleLength = try args.int("gamma2", default: configuration.middleLength)
+    try configuration.validate()
+    let needed = context + maxTokens + configuration.middleLength + configuration.draftLength + 8
+    let target = try TriForceModels.llama(at: targetPath, contextLength: needed).model
+    let draft = try TriForceModels.llama(at: draftPath, contextLength: needed).model
+    let sampling = SamplingOptions(
+      temperature: try args.float("temperature", default: 0.6), topP: try args.float("top-p", default: 0.9), seed: 1)
+    let options = GenerationOptions(maxTokens: maxTokens, sampling: sampling)
+    let decoder = try TriForceDecoder(target: target, draft: draft, configuration: configuration)
+    let passTimes = try passCosts(target: target, draft: draft, prompt: prompt, budget: configuration.budget)
+    let plain = try decoder.run(.autoregressive, prompt: prompt, options: options)
+    let triforce = try decoder.run(.triforce, prompt: prompt, options: options)
+    let results: [(String, Double, String)] =
+      [
+        ("autoregressive_tokens_per_s", plain.tokensPerSecond, "target with its full cache, \(context)-token prompt"),
+        ("triforce_tokens_per_s", triforce.tokensPerSecond, "draft -> retrieval cache -> full cache"),
+        ("speedup", plain.tokensPerSecond > 0 ? triforce.tokensPerSecond / plain.tokensPerSecond : 0, "ratio"),
+        ("acceptance_draft", triforce.draftAcceptance ?? 0, "draft tokens kept by the retrieval level"),
+        ("acceptance_retrieval", triforce.topAcceptance ?? 0, "retrieval tokens kept by the full cache"),
+        ("context", Double(context), "prompt tokens"),
+      ] + passTimes
+    report(results, json: args.flag("json"))
+  }
+
+  /// Milliseconds of one target pass over k = 1, 3, 7 new tokens with the full cache, one with the retrieval
+  /// cache (3 tokens) and one draft pass (the paper's T_p(k), T_r, T_q; best of 3).
+  static func passCosts(target: LanguageModel, draft: LanguageModel, prompt: [Int], budget: Int) throws -> [(
+    String, Double, String
+  )] {
+    let full = target.makeCache(batch: 1, capacity: prompt.count + 16)
+    full.recordsQueries = true
+    _ = try withoutGradients {
+      for start in stride(from: 0, to: prompt.count, by: 1024) {
+        let piece = Array(prompt[start..<min(prompt.count, start + 1024)])
+        _ = try target.logits(Tensor(indices: piece, shape: [1, piece.count]), cache: full)
+      }
+    }
+    func cost(_ model: LanguageModel, _ cache: KVCache, tokens: Int) throws -> Double {
+      let base = cache.length
+      let ids = Tensor(indices: Array(prompt.suffix(tokens)), shape: [1, tokens])
+      var failure: Error?
+      let seconds = KernelBenchmarks.bestTime(repeats: 3) {
+        do {
+          _ = try withoutGradients { try model.logits(ids, cache: cache) }
+        } catch { failure = error }
+        cache.rollback(to: base)
+      }
+      if let failure { throw failure }
+      return seconds * 1000
+    }
+    let retrieval = try RetrievalCache(budget: budget, chunk: 8).build(from: full, extraCapacity: 16)
+    let window = draft.makeCache(batch: 1, capacity: 256)
+    _ = try withoutGradients {
+      try draft.logits(Tensor(indices: Array(prompt.prefix(240)), shape: [1, 240]), cache: window)
+    }
+    return [
+      ("pass_ms_target_full_k1", try cost(target, full, tokens: 1), "T_p(1)"),
+      ("pass_ms_target_full_k3", try cost(target, full, tokens: 3), "T_p(3)"),
+      ("pass_ms_target_full_k7", try cost(target, full, tokens: 7), "T_p(7)"),
+      ("pass_ms_target_retrieval_k3", try cost(target, retrieval, tokens: 3), "T_r with budget \(budget)"),
+      ("pass_ms_draft_k1", try cost(draft, window, tokens: 1), "T_q, 240 cached rows"),
+    ]
+  }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import Generation
+import LMCore
+import Models
+import Tokenizers
+import TriForce
+
+/// `frontier triforce`: lossless hierarchical speculative decoding (TriForce) of a long prompt.
+///
+/// Stdout carries the continuation as `frontier generate` prints it (or the ids with `--print-ids`); the
+/// acceptance rates and speed go to stderr.
+enum TriForceCommand: Command {
+  static let name = "triforce"
+  static let summary = "Decode a long prompt with TriForce (draft -> retrieval cache -> full cache), losslessly."
+  static let usage =
+    "frontier triforce --target PATH --draft PATH (--prompt TEXT | --prompt-file FILE | --prompt-ids 1,2,3) [options]\n"
+    + "       frontier triforce reproduce [--quick] [--output DIR]   (the table of reports/triforce)"
+  static let allowsPositional = true
+  static let options =
+    [
+      OptionSpec("target", value: "PATH", "the target Llama (Hugging Face folder)"),
+      OptionSpec("draft", value: "PATH", "the small draft Llama with the same tokenizer"),
+    ] + GenerateCommand.options.filter { $0.name != "model" }
+    + [
+      OptionSpec("prompt-tokens", value: "N", default: "all", "keep only the first N prompt tokens"),
+      OptionSpec("budget", value: "N", default: "4096", "prompt rows kept by the retrieval cache"),
+      OptionSpec("chunk", value: "N", default: "8", "rows per retrieval chunk"),
+      OptionSpec("gamma1", value: "N", default: "2", "draft tokens per retrieval-level pass"),
+      OptionSpec("gamma2", value: "N", default: "6", "retrieval-level tokens per full-cache verification"),
+      OptionSpec("sinks", value: "N", default: "16", "attention sinks of the draft's StreamingLLM cache"),
+      OptionSpec("draft-cache", value: "N", default: "256", "rows of the draft's StreamingLLM cache"),
+      OptionSpec("rebuild-stride", value: "N", default: "never", "rebuild the retrieval cache every N tokens"),
+      OptionSpec(
+        "method", value: "NAME", default: "triforce",
+        "triforce, autoregressive, draft-only, retrieval-only or streaming-middle"),
+      OptionSpec("quick", "reproduce: short contexts, one temperature"),
+      OptionSpec("output", value: "DIR", default: "reports/triforce", "reproduce: report folder"),
+    ]
+
+  static func run(_ args: ParsedArguments) throws {
+    if args.positional == ["reproduce"] {
+      try TriForceReproduction.run(
+        quick: args.flag("quick"), output: args.string("output") ?? "reports/triforce", target: args.string("target"),
+        draft: args.string("draft")
+      ) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+      return
+    }
+    guard args.positional.isEmpty else {
+      throw UsageError(message: "frontier triforce: unexpected argument '\(args.positional[0])' (see --help)")
+    }
+    guard let targetPath = args.string("target"), let draftPath = args.string("draft") else {
+      throw UsageError(message: "frontier triforce: pass --target PATH and --draft PATH (see frontier triforce --help)")
+    }
+    let request = try GenerationRequest(args, command: "frontier triforce", options: options)
+    let configuration = try configuration(args)
+    guard let method = DecodingMethod(rawValue: args.string("method") ?? "triforce") else {
+      throw UsageError(
+        message: "frontier triforce: --method must be one of "
+          + DecodingMethod.allCases.map(\.rawValue).joined(separator: ", "))
+    }
+    guard FileManager.default.fileExists(atPath: targetPath) else {
+      throw CLIError("\(targetPath): target model not found; check the path")
+    }
+    let probe = try ModelRegistry.loadLanguageModel(targetPath)
+    let tokenizer = try TokenizerLocator.find(
+      explicit: args.string("tokenizer"), model: targetPath, vocabularySize: probe.vocabularySize,
+      required: request.promptIDs == nil || !request.printIDs)
+    var prompt = try encodedPrompt(request, tokenizer: tokenizer)
+    if let limit = try optionalInt(args, "prompt-tokens") {
+      guard limit > 0 else { throw UsageError(message: "frontier triforce: --prompt-tokens must be positive") }
+      prompt = Array(prompt.prefix(limit))
+    }
+    let needed = prompt.count + request.maxTokens + configuration.middleLength + configuration.draftLength + 8
+    let (target, extendedTarget) = try TriForceModels.llama(at: targetPath, contextLength: needed)
+    let (draft, extendedDraft) = try TriForceModels.llama(at: draftPath, contextLength: needed)
+    for (name, extended) in [("target", extendedTarget), ("draft", extendedDraft)] where extended {
+      FileHandle.standardError.write(
+        Data("frontier triforce: the \(name)'s context is extended to \(needed) positions (beyond its training)\n".utf8)
+      )
+    }
+    var stopTokens = Set<Int>()
+    if let eos = tokenizer?.eosTokenID { stopTokens.insert(eos) }
+    let generation = GenerationOptions(
+      maxTokens: request.maxTokens, sampling: request.sampling, stopTokens: stopTokens,
+      stopStrings: request.printIDs ? [] : request.stopStrings)
+    var printer = tokenizer.map { StreamPrinter(tokenizer: $0, prompt: prompt, stops: generation.stopStrings) }
+    let decode = tokenizer.map { t in { (ids: [Int]) in t.decode(ids, skipSpecialTokens: true) } }
+    let decoder = try TriForceDecoder(target: target, draft: draft, configuration: configuration)
+    let result = try decoder.run(method, prompt: prompt, options: generation, decode: decode) { id in
+      if !request.printIDs { printer?.append(id) }
+    }
+    if request.printIDs {
+      writeOut(result.tokens.map(String.init).joined(separator: ",") + "\n")
+    } else {
+      printer?.finish(cutAtStop: result.stopReason == .stopString)
+      writeOut("\n")
+    }
+    let rates = [
+      result.draftAcceptance.map { String(format: "draft acceptance %.3f", $0) },
+      result.topAcceptance.map { String(format: "top acceptance %.3f", $0) },
+    ].compactMap { $0 }.joined(separator: ", ")
+    let line = String(
+      format: "frontier triforce (%@): %d prompt + %d new tokens (%@); setup %.2f s, decode %.1f tokens/s%@",
+      method.rawValue, prompt.count, result.tokens.count, result.stopReason.rawValue, result.setupSeconds,
+      result.tokensPerSecond, rates.isEmpty ? "" : "; " + rates)
+    let passes = result.passes.map {
+      String(format: "%d passes %.1f ms each", $0.passes, 1000 * $0.seconds / Double(max($0.passes, 1)))
+    }
+    FileHandle.standardError.write(
+      Data((line + "\n  levels (top first): " + passes.joined(separator: "; ") + "\n").utf8))
+  }
+
+  /// The TriForce knobs from the command line.
+  static func configuration(_ args: ParsedArguments) throws -> TriForceConfiguration {
+    var c = TriForceConfiguration()
+    c.budget = try args.int("budget", default: c.budget)
+    c.chunk = try args.int("chunk", default: c.chunk)
+    c.draftLength = try args.int("gamma1", default: c.draftLength)
+    c.middleLength = try args.int("gamma2", default: c.middleLength)
+    c.sinks = try args.int("sinks", default: c.sinks)
+    c.draftCache = try args.int("draft-cache", default: c.draftCache)
+    c.rebuildStride = try optionalInt(args, "rebuild-stride")
+    do {
+      try c.validate()
+    } catch {
+      throw UsageError(message: "frontier triforce: \(error)")
+    }
+    return c
+  }
+
+  /// An integer option without a default.
+  static func optionalInt(_ args: ParsedArguments, _ name: String) throws -> Int? {
+    guard let text = args.string(name) else { return nil }
+    guard let value = Int(text) else {
+      throw UsageError(message: "frontier triforce: --\(name) needs an integer, got '\(text)'")
+    }
+    return value
+  }
+
+  /// The prompt ids (BOS added by the tokenizer as in `frontier generate`).
+  static func encodedPrompt(_ request: GenerationRequest, tokenizer: (any Tokenizer)?) throws -> [Int] {
+    if let ids = request.promptIDs { return ids }
+    guard let tokenizer else { throw CLIError("no tokenizer found; pass --tokenizer PATH or --prompt-ids") }
+    var ids = tokenizer.encode(request.prompt ?? "", addSpecialTokens: true)
+    if ids.isEmpty, let bos = tokenizer.bosTokenID ?? tokenizer.eosTokenID { ids = [bos] }
+    guard !ids.isEmpty else { throw CLIError("the prompt is empty; give some prompt text or --prompt-ids") }
+    return ids
+  }
+}

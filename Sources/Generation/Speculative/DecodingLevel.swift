@@ -1,0 +1,199 @@
+import LMCore
+import TensorCore
+
+/// A token with the distribution it was drawn from (nil under greedy decoding, where the token is the argmax).
+public struct Proposal: Equatable, Sendable {
+  /// The token id.
+  public var token: Int
+  /// The processed distribution the token was drawn from; nil under greedy decoding.
+  public var distribution: [Double]?
+
+  /// Creates a proposal.
+  public init(token: Int, distribution: [Double]?) {
+    self.token = token
+    self.distribution = distribution
+  }
+}
+
+/// The next-token verdict of a model at one position: the greedy choice and, when sampling, the processed
+/// distribution.
+public struct TokenScores: Sendable {
+  /// The greedy token (argmax of the processed logits, first on ties).
+  public var argmax: Int
+  /// The processed distribution (nil under greedy decoding).
+  public var distribution: [Double]?
+}
+
+/// Something that proposes continuations of a token sequence: a model sampling on its own, or a whole
+/// speculative decoder (whose proposals are exact samples of its verifier).
+public protocol TokenProposer: AnyObject {
+  /// At least `count` tokens continuing `context`, each with the distribution it was drawn from.
+  func propose(after context: [Int], count: Int) throws -> [Proposal]
+  /// Feeds `context` ahead of the first proposal (so that its cost is not counted as decoding).
+  func prefill(_ context: [Int]) throws
+  /// The most tokens ``propose(after:count:)`` can return for `count`.
+  func maximumLength(forCount count: Int) -> Int
+}
+
+/// Rules for a cache that cannot hold the whole sequence (e.g. StreamingLLM's sinks and recent window).
+public protocol CachePolicy: AnyObject {
+  /// Most tokens one forward pass may append; longer catch-ups are fed in pieces.
+  var maximumPass: Int { get }
+  /// Makes room for `incoming` rows, dropping committed rows if needed.
+  func makeRoom(in cache: KVCache, incoming: Int) throws
+}
+
+/// One model with one cache, kept in step with a token sequence.
+///
+/// Every call names the full sequence (`context`); the level rolls its cache back to the longest prefix
+/// it shares with that sequence (rejected drafts vanish this way) and feeds the tokens it has not seen,
+/// always at least the last one, so the cache holds the whole context except its last token between calls.
+public final class DecodingLevel: TokenProposer {
+  /// The model.
+  public let model: LanguageModel
+  /// The cache (dense, retrieval or windowed).
+  public private(set) var cache: KVCache
+  /// The sampling rules (the same processing for every level of a hierarchy).
+  public let sampling: SamplingOptions
+  /// Eviction rules of a windowed cache, if any.
+  public let policy: CachePolicy?
+  /// Token ids of positions 0 ..< cache.nextPosition.
+  public private(set) var tokens: [Int] = []
+  /// Forward passes run.
+  public private(set) var forwardPasses = 0
+  /// Tokens fed through the model.
+  public private(set) var fedTokens = 0
+  /// Seconds spent in forward passes (for cost models such as TriForce's T_p, T_r, T_q).
+  public private(set) var passSeconds = 0.0
+  let processor: Sampler
+  let choices: RandomChoices
+  /// Most tokens of a dense cache's catch-up fed in one pass (a long prompt is prefilled in pieces).
+  static let longestPass = 1024
+
+  /// A level over `model` with `cache` (default: a dense cache of the model's context).
+  public init(
+    model: LanguageModel, cache: KVCache? = nil, sampling: SamplingOptions, policy: CachePolicy? = nil,
+    choices: RandomChoices
+  ) {
+    self.model = model
+    self.cache = cache ?? model.makeCache()
+    self.sampling = sampling
+    self.policy = policy
+    self.processor = Sampler(sampling)
+    self.choices = choices
+  }
+
+  /// Whether tokens are chosen by argmax (temperature 0).
+  public var isGreedy: Bool { sampling.temperature == 0 }
+
+  /// Replaces the cache by one that holds `tokens` (e.g. a retrieval cache built from a full one).
+  public func replaceCache(_ newCache: KVCache, tokens newTokens: [Int]) throws {
+    guard newCache.nextPosition == newTokens.count else {
+      throw GenerationError("a cache for \(newCache.nextPosition) positions cannot stand for \(newTokens.count) tokens")
+    }
+    cache = newCache
+    tokens = newTokens
+  }
+
+  /// Feeds `context` whole (a prefill), then forgets its last position so the next call can score it.
+  public func prefill(_ context: [Int]) throws {
+    guard !context.isEmpty else { throw GenerationError("the prompt is empty; give at least one token (e.g. BOS)") }
+    _ = try score(after: context, extra: [])
+    if cache.nextPosition == context.count { try rollback(to: context.count - 1) }
+  }
+
+  /// The scores of the positions after `context` and after each of `extra` (extra.count + 1 rows), from one
+  /// forward pass over the unseen tail of `context` and `extra` (more passes only for a windowed cache).
+  public func score(after context: [Int], extra: [Int]) throws -> [TokenScores] {
+    let logits = try feed(context: context, extra: extra)  // [extra.count + 1, V] as rows
+    return logits.enumerated().map { i, row in
+      // The context matters only to the repetition penalty; skip copying long prompts otherwise.
+      let history = sampling.repetitionPenalty == 1 ? [] : context + extra[..<i]
+      if isGreedy {
+        let best =
+          sampling.repetitionPenalty == 1
+          ? Sampler.argmax(row) ?? 0 : Sampler.argmax(processor.distribution(logits: row, context: history)) ?? 0
+        return TokenScores(argmax: best, distribution: nil)
+      }
+      let p = processor.distribution(logits: row, context: history).map(Double.init)
+      let total = p.reduce(0, +)
+      return TokenScores(argmax: 0, distribution: p.map { $0 / total })
+    }
+  }
+
+  /// Draws `count` tokens one after another (a draft).
+  public func propose(after context: [Int], count: Int) throws -> [Proposal] {
+    var drafted: [Proposal] = []
+    var sequence = context
+    for _ in 0..<count {
+      guard let scores = try score(after: sequence, extra: []).last else { break }
+      let proposal =
+        scores.distribution.map { Proposal(token: choices.draw(from: $0), distribution: $0) }
+        ?? Proposal(token: scores.argmax, distribution: nil)
+      drafted.append(proposal)
+      sequence.append(proposal.token)
+    }
+    return drafted
+  }
+
+  public func maximumLength(forCount count: Int) -> Int { count }
+
+  /// Forgets every position from `position` on.
+  public func rollback(to position: Int) throws {
+    try cache.rollback(toPosition: position)
+    tokens.removeLast(tokens.count - position)
+  }
+
+  /// Replaces the rows from `start` on by rows `start ..< end` of a dense `source` cache for the same tokens
+  /// (TriForce writes the full cache's keys of newly accepted tokens into the retrieval cache this way).
+  public func copyRows(from source: DecodingLevel, positions: Range<Int>) throws {
+    guard source.cache.omittedPositions == 0, positions.upperBound <= source.tokens.count,
+      positions.lowerBound <= tokens.count
+    else { throw GenerationError("cannot copy positions \(positions) from a cache of \(source.tokens.count)") }
+    try rollback(to: positions.lowerBound)
+    try cache.appendRows(of: source.cache, positions)
+    tokens += source.tokens[positions]
+  }
+
+  /// Syncs the cache with `context`, feeds the rest of it and `extra`, and returns the logits of the last
+  /// extra.count + 1 fed positions.
+  private func feed(context: [Int], extra: [Int]) throws -> [[Float]] {
+    guard !context.isEmpty else { throw GenerationError("the context is empty") }
+    var shared = 0
+    let comparable = min(tokens.count, context.count - 1)
+    while shared < comparable && tokens[shared] == context[shared] { shared += 1 }
+    if shared < tokens.count { try rollback(to: shared) }
+    var start = shared
+    // Long catch-ups (prompts) go in pieces: bounded logits, and a windowed cache evicts between them.
+    let limit = policy?.maximumPass ?? Self.longestPass
+    while start < context.count - 1 && context.count - start + extra.count > limit {
+      let piece = min(limit, context.count - 1 - start)
+      try policy?.makeRoom(in: cache, incoming: piece)
+      _ = try run(Array(context[start..<(start + piece)]))
+      start += piece
+    }
+    try policy?.makeRoom(in: cache, incoming: context.count - start + extra.count)
+    let fed = Array(context[start...]) + extra
+    let logits = try run(fed)  // [1, T, V]
+    let v = model.vocabularySize
+    let rows = extra.count + 1
+    let flat = try logits.sliced(axis: 1, (fed.count - rows)..<fed.count).contiguous().floats
+    return (0..<rows).map { Array(flat[($0 * v)..<(($0 + 1) * v)]) }
+  }
+
+  /// One forward pass over `ids` (appended to the cache).
+  private func run(_ ids: [Int]) throws -> Tensor {
+    guard cache.nextPosition + ids.count <= model.contextLength else {
+      throw GenerationError(
+        "\(cache.nextPosition + ids.count) positions exceed the model's context of \(model.contextLength)")
+    }
+    let clock = ContinuousClock()
+    let start = clock.now
+    let logits = try withoutGradients { try model.logits(Tensor(indices: ids, shape: [1, ids.count]), cache: cache) }
+    passSeconds += (clock.now - start).seconds
+    tokens += ids
+    forwardPasses += 1
+    fedTokens += ids.count
+    return logits
+  }
+}

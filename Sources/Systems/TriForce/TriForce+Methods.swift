@@ -1,0 +1,206 @@
+import Foundation
+import Generation
+import LMCore
+import TensorCore
+
+/// The decoding methods compared in the paper's tables, all on the same kernels.
+public enum DecodingMethod: String, CaseIterable, Sendable {
+  /// Plain decoding with the target's full cache.
+  case autoregressive
+  /// Draft with a StreamingLLM cache → target with its full cache (the paper's naive baseline).
+  case draftOnly = "draft-only"
+  /// Target with the retrieval cache → target with its full cache (self-speculation, no draft).
+  case retrievalOnly = "retrieval-only"
+  /// Draft → target with a StreamingLLM cache of the budget's size → target with its full cache.
+  case streamingMiddle = "streaming-middle"
+  /// Draft → target with the retrieval cache → target with its full cache.
+  case triforce
+}
+
+/// The outcome of one decoding run.
+public struct DecodingRun: Sendable {
+  /// Which method ran.
+  public var method: DecodingMethod
+  /// New tokens (without the prompt or a stop token).
+  public var tokens: [Int]
+  /// Decoded text, when a decoder was given.
+  public var text: String?
+  /// Why it ended.
+  public var stopReason: StopReason
+  /// Seconds spent prefilling and building caches.
+  public var setupSeconds: Double
+  /// Seconds of decoding.
+  public var decodeSeconds: Double
+  /// Counts per verification level, top (full cache) first; empty for autoregressive decoding.
+  public var levels: [SpeculationStatistics]
+  /// Retrieval-cache rebuilds during decoding.
+  public var rebuilds: Int
+  /// Forward passes and their seconds per level, top (full cache) first, prefill passes included.
+  public var passes: [(passes: Int, seconds: Double)] = []
+  /// New tokens per second of decoding.
+  public var tokensPerSecond: Double { decodeSeconds > 0 ? Double(tokens.count) / decodeSeconds : 0 }
+  /// Acceptance at the full-cache verification (α2 for TriForce; the only level of two-level methods).
+  public var topAcceptance: Double? { levels.first?.acceptanceRate }
+  /// Acceptance of draft tokens by the middle level (α1), for three-level methods.
+  public var draftAcceptance: Double? { levels.count > 1 ? levels[1].acceptanceRate : nil }
+}
+
+/// The target's full cache after a prompt (all but its last token) and the last token's queries, so that
+/// several runs on one prompt share one prefill.
+public struct PromptPrefill {
+  /// The prompt.
+  public let prompt: [Int]
+  /// Keys and values per layer, [1, G, prompt.count - 1, D].
+  let keys: [Tensor]
+  let values: [Tensor]
+  /// The last prompt token's query row per layer.
+  let queries: [Tensor]
+  /// Seconds the prefill took.
+  public let seconds: Double
+}
+
+extension TriForceDecoder {
+  /// Prefills the target's full cache with `prompt` once, for ``run(_:prompt:options:prefilled:decode:onToken:)``.
+  public func prefill(_ prompt: [Int]) throws -> PromptPrefill {
+    try checkPrompt(prompt, maxTokens: 1)
+    let clock = ContinuousClock()
+    let start = clock.now
+    let cache = target.makeCache(batch: 1, capacity: prompt.count)
+    cache.recordsQueries = true
+    let level = DecodingLevel(model: target, cache: cache, sampling: SamplingOptions(), choices: SeededChoices(seed: 0))
+    try level.prefill(prompt)
+    let rows = try (0..<target.layerCount).map { try cache.heldRows(layer: $0) }
+    return PromptPrefill(
+      prompt: prompt, keys: try rows.map { try $0.keys.contiguous() },
+      values: try rows.map { try $0.values.contiguous() },
+      queries: cache.lastQueries.compactMap { $0 }, seconds: (clock.now - start).seconds)
+  }
+
+  /// Runs `method` on `prompt`; every method samples the target's distribution under `options`. With
+  /// `prefilled` (for the same prompt) the target's prefill is copied instead of recomputed; its time still
+  /// counts in ``DecodingRun/setupSeconds``.
+  public func run(
+    _ method: DecodingMethod, prompt: [Int], options: GenerationOptions, prefilled: PromptPrefill? = nil,
+    decode: (([Int]) -> String)? = nil, onToken: ((Int) -> Void)? = nil
+  ) throws -> DecodingRun {
+    try options.sampling.validate()
+    try checkPrompt(prompt, maxTokens: options.maxTokens)
+    let clock = ContinuousClock()
+    let start = clock.now
+    let choices = SeededChoices(seed: options.sampling.seed)
+    let c = configuration
+    let sampling = options.sampling
+    let full = target.makeCache(
+      batch: 1,
+      capacity: min(target.contextLength, prompt.count + options.maxTokens + c.middleLength + c.draftLength + 4))
+    full.recordsQueries = method == .triforce || method == .retrievalOnly
+    let top = DecodingLevel(model: target, cache: full, sampling: sampling, choices: choices)
+    var queries: [Tensor]?
+    if let prefilled, prefilled.prompt == prompt {
+      try full.load(keys: prefilled.keys, values: prefilled.values, position: prompt.count - 1)
+      try top.replaceCache(full, tokens: Array(prompt.dropLast()))
+      queries = prefilled.queries
+    } else {
+      try top.prefill(prompt)
+    }
+    let prefillSeconds = prefilled?.prompt == prompt ? prefilled?.seconds ?? 0 : 0
+    if method == .autoregressive {
+      return try autoregressive(
+        top, prompt: prompt, options: options, setup: (clock.now - start).seconds,
+        choices: choices, decode: decode, onToken: onToken)
+    }
+    let retrieval = try RetrievalCache(budget: c.budget, chunk: c.chunk)
+    var middle: DecodingLevel?
+    if method == .triforce || method == .retrievalOnly {
+      let level = DecodingLevel(model: target, sampling: sampling, choices: choices)
+      try level.replaceCache(
+        try retrieval.build(from: full, queries: queries, extraCapacity: retrievalSlack(options.maxTokens)),
+        tokens: top.tokens)
+      middle = level
+    } else if method == .streamingMiddle {
+      let window = try StreamingWindow(sinks: c.sinks, maximumPass: max(1, c.budget / 2))
+      middle = DecodingLevel(
+        model: target, cache: window.makeCache(for: target, window: c.budget - c.sinks), sampling: sampling,
+        policy: window, choices: choices)
+      try middle?.prefill(prompt)
+    }
+    full.recordsQueries = c.rebuildStride != nil && method != .streamingMiddle
+    var bottom: DecodingLevel?
+    if method != .retrievalOnly {
+      let window = try StreamingWindow(sinks: c.sinks, maximumPass: c.draftPass)
+      bottom = DecodingLevel(
+        model: draft, cache: window.makeCache(for: draft, window: c.draftCache - c.sinks), sampling: sampling,
+        policy: window, choices: choices)
+      try bottom?.prefill(prompt)
+    }
+    let setup = prefillSeconds + (clock.now - start).seconds
+
+    let decoder: SpeculativeDecoder
+    switch (bottom, middle) {
+    case (let bottom?, let middle?):
+      let inner = try SpeculativeDecoder(draft: bottom, verifier: middle, draftLength: c.draftLength, choices: choices)
+      decoder = try SpeculativeDecoder(draft: inner, verifier: top, draftLength: c.middleLength, choices: choices)
+    case (let bottom?, nil):
+      decoder = try SpeculativeDecoder(draft: bottom, verifier: top, draftLength: c.middleLength, choices: choices)
+    case (nil, let middle?):
+      decoder = try SpeculativeDecoder(draft: middle, verifier: top, draftLength: c.middleLength, choices: choices)
+    case (nil, nil):
+      throw TriForceError("no draft level for \(method.rawValue)")
+    }
+    var copiedThrough = top.tokens.count
+    var lastRebuild = prompt.count
+    var rebuilds = 0
+    let refreshesRetrieval = method == .triforce || method == .retrievalOnly
+    let result = try decoder.generate(
+      prompt: prompt, options: options, prefill: false, decode: decode,
+      onRound: { context in
+        guard refreshesRetrieval, let middle else { return }
+        let held = context.count - 1
+        if let stride = c.rebuildStride, context.count - lastRebuild >= stride {
+          _ = try top.score(after: context, extra: [])
+          try top.rollback(to: held)
+          try middle.replaceCache(
+            try retrieval.build(from: full, extraCapacity: self.retrievalSlack(options.maxTokens)),
+            tokens: Array(context[..<held]))
+          lastRebuild = context.count
+          rebuilds += 1
+        } else {
+          // Newly accepted tokens enter the retrieval cache with the full cache's keys and values.
+          try middle.copyRows(from: top, positions: copiedThrough..<held)
+        }
+        copiedThrough = held
+      }, onToken: onToken)
+    return DecodingRun(
+      method: method, tokens: result.generation.tokens, text: result.generation.text,
+      stopReason: result.generation.stopReason, setupSeconds: setup, decodeSeconds: result.decodeSeconds,
+      levels: result.levels, rebuilds: rebuilds,
+      passes: [top, middle, bottom].compactMap { $0 }.map { ($0.forwardPasses, $0.passSeconds) })
+  }
+
+  /// Plain decoding through the same level (kernels, cache and sampling) as the verifier.
+  private func autoregressive(
+    _ top: DecodingLevel, prompt: [Int], options: GenerationOptions, setup: Double, choices: RandomChoices,
+    decode: (([Int]) -> String)?, onToken: ((Int) -> Void)?
+  ) throws -> DecodingRun {
+    let clock = ContinuousClock()
+    let start = clock.now
+    var context = prompt
+    var produced: [Int] = []
+    var stop = StopReason.length
+    while produced.count < options.maxTokens {
+      guard let scores = try top.score(after: context, extra: []).first else { break }
+      let token = scores.distribution.map { choices.draw(from: $0) } ?? scores.argmax
+      if options.stopTokens.contains(token) {
+        stop = .stopToken
+        break
+      }
+      produced.append(token)
+      context.append(token)
+      onToken?(token)
+    }
+    return DecodingRun(
+      method: .autoregressive, tokens: produced, text: decode?(produced), stopReason: stop, setupSeconds: setup,
+      decodeSeconds: (clock.now - start).seconds, levels: [], rebuilds: 0,
+      passes: [(top.forwardPasses, top.passSeconds)])
+  }
+}

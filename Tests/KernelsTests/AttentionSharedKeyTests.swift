@@ -1,0 +1,48 @@
+import Testing
+
+@testable import Kernels
+
+/// Deterministic uniform numbers in [-1, 1).
+private func sharedKeyRandom(_ count: Int, seed: UInt64) -> [Float] {
+  var state = seed
+  return (0..<count).map { _ in
+    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+    return Float(state >> 40) / Float(1 << 23) - 1
+  }
+}
+
+@Suite struct AttentionSharedKeyTests {
+  static let cases: [SmallQueryCase] = [
+    .init("verify Tq7 D64 cache", b: 1, h: 6, hkv: 6, tq: 7, tk: 300, d: 64, capacity: 400),
+    .init("verify Tq3 D32 GQA B2", b: 2, h: 4, hkv: 2, tq: 3, tk: 130, d: 32, capacity: 150),
+    .init("verify Tq9 D64 group 3", b: 1, h: 3, hkv: 1, tq: 9, tk: 200, d: 64),
+    .init(
+      "Tq5 window 20", b: 1, h: 2, hkv: 2, tq: 5, tk: 90, d: 16,
+      mask: AttentionMask(causal: true, window: 20, queryOffset: 85)),
+    .init(
+      "rows before every key", b: 1, h: 2, hkv: 1, tq: 2, tk: 40, d: 16,
+      mask: AttentionMask(causal: true, queryOffset: -1)),
+  ]
+
+  /// The shared-key kernel (reached through forward) against the reference on the same strided inputs.
+  @Test(arguments: cases)
+  func matchesReference(_ c: SmallQueryCase) {
+    let s = c.shape
+    #expect(Attention.usesSharedKeys(s, biased: false))
+    let (blocks, d) = (s.batch * s.kvHeads, s.headDim)
+    let k = sharedKeyRandom(blocks * c.capacity * d, seed: 3)
+    let v = sharedKeyRandom(blocks * c.capacity * d, seed: 5)
+    let q = sharedKeyRandom(s.batch * s.heads * s.queryLength * d, seed: 9)
+    let rows = s.batch * s.heads * s.queryLength
+    var fast = [Float](repeating: .nan, count: rows * d)
+    var fastLSE = [Float](repeating: .nan, count: rows)
+    var slow = fast
+    var slowLSE = fastLSE
+    Attention.forward(
+      q: q, k: k, v: v, out: &fast, logSumExp: &fastLSE, shape: s, mask: c.mask, bias: nil, scale: 0.3)
+    Attention.forwardReference(
+      q: q, k: k, v: v, out: &slow, logSumExp: &slowLSE, shape: s, mask: c.mask, bias: nil, scale: 0.3)
+    #expect(zip(fast, slow).allSatisfy { abs($0 - $1) < 3e-5 }, "out")
+    #expect(zip(fastLSE, slowLSE).allSatisfy { $0 == $1 || abs($0 - $1) < 3e-5 }, "logSumExp")
+  }
+}

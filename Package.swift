@@ -48,6 +48,10 @@ let package = Package(
       name: "Training",
       dependencies: ["TensorCore", "NN", "Checkpoints", "LMCore", "Data", "Distributed", "Reports"],
       swiftSettings: cpuFlags),
+    .target(
+      name: "TransformerFAM",
+      dependencies: ["TensorCore", "NN", "LMCore", "Models", "Generation", "Tokenizers", "Reports"],
+      path: "Sources/Systems/TransformerFAM", swiftSettings: numericFlags),
     .target(name: "TestSupport", dependencies: ["TensorCore", "NN"], swiftSettings: cpuFlags),
     .executableTarget(
       name: "FrontierCLI",
@@ -79,6 +83,9 @@ let package = Package(
     .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"], swiftSettings: cpuFlags),
     .testTarget(name: "ReportsTests", dependencies: ["Reports"], swiftSettings: cpuFlags),
     .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], swiftSettings: cpuFlags),
+    .testTarget(
+      name: "TransformerFAMTests", dependencies: ["TransformerFAM", "Models", "NN", "TensorCore", "TestSupport"],
+      swiftSettings: cpuFlags),
     .testTarget(
       name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: cpuFlags),
   ]

@@ -50,14 +50,14 @@ let package = Package(
       swiftSettings: cpuFlags),
     .target(
       name: "TransformerFAM",
-      dependencies: ["TensorCore", "NN", "LMCore", "Models", "Generation", "Tokenizers", "Reports"],
+      dependencies: ["TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Generation", "Tokenizers", "Reports"],
       path: "Sources/Systems/TransformerFAM", swiftSettings: numericFlags),
     .target(name: "TestSupport", dependencies: ["TensorCore", "NN"], swiftSettings: cpuFlags),
     .executableTarget(
       name: "FrontierCLI",
       dependencies: [
         "Kernels", "TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Distributed", "Generation", "Tokenizers",
-        "Data", "Training", "Reports",
+        "Data", "Training", "Reports", "TransformerFAM",
       ],
       swiftSettings: cpuFlags),
     .testTarget(

@@ -27,13 +27,14 @@ enum GenerateCommand: Command {
     OptionSpec("seed", value: "S", default: "from the clock", "sampler seed"),
     OptionSpec("stop", value: "STRING", "stop before this text (repeat the option for several)"),
     OptionSpec("print-ids", "print the generated ids comma-separated instead of text"),
-  ]
+  ] + famOptions
 
   static func run(_ args: ParsedArguments) throws {
     guard let modelPath = args.string("model") else {
       throw UsageError(message: "frontier generate: pass the model with --model PATH (see frontier generate --help)")
     }
     let request = try GenerationRequest(args)
+    let famConfiguration = try famConfiguration(args)
     guard FileManager.default.fileExists(atPath: modelPath) else {
       throw CLIError("\(modelPath): model not found; check the path (a llama2.c .bin file or a model folder)")
     }
@@ -57,6 +58,11 @@ enum GenerateCommand: Command {
     let options = GenerationOptions(
       maxTokens: request.maxTokens, sampling: request.sampling, stopTokens: stopTokens,
       stopStrings: request.printIDs ? [] : request.stopStrings)
+    if let famConfiguration {
+      return try runFAM(
+        famConfiguration, args: args, model: model, prompt: prompt, options: options, tokenizer: tokenizer,
+        printIDs: request.printIDs)
+    }
     var printer = tokenizer.map { StreamPrinter(tokenizer: $0, prompt: prompt, stops: options.stopStrings) }
     let decode = tokenizer.map { t in { (ids: [Int]) in t.decode(ids, skipSpecialTokens: true) } }
     let result = try Generator(model: model).generate(prompt: prompt, options: options, decode: decode) { id in

@@ -174,3 +174,38 @@ func maxDifference(_ a: Tensor, _ b: Tensor, rows range: Range<Int>) throws -> F
     #expect(visible == expected.flatMap { $0 })
   }
 }
+
+@Suite("TransformerFAM training") struct FAMTrainingTests {
+  @Test("LoRA fine-tuning with FAM on trains only the adapters and the FAM prompt, and lowers the loss")
+  func loraFineTuning() throws {
+    let model = try tinyFAM(layers: 2, memory: 1, fam: 3)
+    var generator = RandomGenerator(seed: 3)
+    try model.addLoRA(rank: 2, alpha: 4, targets: ["q_proj", "v_proj", "down_proj"], generator: &generator)
+    model.unfreeze(["fam_prompt"])
+    let trainable = Set(model.trainableParameters().map(\.path))
+    #expect(trainable.contains("fam_prompt"))
+    #expect(trainable.allSatisfy { $0 == "fam_prompt" || $0.contains("lora") })
+    let frozen = model.parent.layers[0].attention.keyProjection.weight.copied()
+    let tokens = randomIDs(33, seed: 12)
+    let ids = Tensor(indices: Array(tokens.dropLast()), shape: [1, 32])
+    let targets = Tensor(indices: Array(tokens.dropFirst()), shape: [1, 32])
+    let trainer = FAMTrainer(
+      model: model, options: FAMTrainingOptions(learningRate: 1e-2, randomPositionOffset: true, seed: 1))
+    let first = try trainer.step(ids: ids, targets: targets)
+    var last = first
+    for _ in 0..<8 { last = try trainer.step(ids: ids, targets: targets) }
+    #expect(last < first)
+    #expect(maxDifference(frozen, model.parent.layers[0].attention.keyProjection.weight) == 0)
+  }
+
+  @Test("a passed FAM state continues the sequence: two halves with the state carried equal the whole")
+  func statePassingContinues() throws {
+    let model = try tinyFAM(layers: 2, memory: 0, fam: 3)
+    let tokens = randomIDs(32, seed: 13)
+    let whole = try model.hiddenStates(Tensor(indices: tokens, shape: [1, 32])).hidden
+    let first = try model.hiddenStates(Tensor(indices: Array(tokens[0..<16]), shape: [1, 16]))
+    let second = try model.hiddenStates(
+      Tensor(indices: Array(tokens[16..<32]), shape: [1, 16]), state: first.state, positionOffset: 16)
+    #expect(try maxDifference(whole, second.hidden.padded(axis: 1, before: 16, after: 0), rows: 16..<32) < 1e-4)
+  }
+}

@@ -44,10 +44,10 @@ extension FAMReproduction {
     ]
     func tokens(_ name: String) throws -> [Int] {
       let path = (books as NSString).appendingPathComponent(name)
-      guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+      guard let bytes = FileManager.default.contents(atPath: path) else {
         throw TensorError("FAMReproduction", "\(path): cannot read the book; check FRONTIER_DATA")
       }
-      return tokenizer.encode(text, addSpecialTokens: false)
+      return tokenizer.encode(String(decoding: bytes, as: UTF8.self), addSpecialTokens: false)
     }
     let evalBooks = try heldOut.map(tokens)
     let trainBooks = try training.map(tokens)

@@ -15,9 +15,10 @@ public struct PasskeyTask: Sendable {
 
   /// Builds the task from a tokenizer and a filler text file (e.g. the TinyStories validation prefix).
   public init(tokenizer: any Tokenizer, fillerPath: String, blockSize: Int) throws {
-    guard let text = try? String(contentsOfFile: fillerPath, encoding: .utf8) else {
+    guard let bytes = FileManager.default.contents(atPath: fillerPath) else {
       throw TensorError("PasskeyTask", "\(fillerPath): cannot read the filler text; check FRONTIER_DATA")
     }
+    let text = String(decoding: bytes, as: UTF8.self)
     filler = tokenizer.encode(text.replacingOccurrences(of: "\n\n", with: " "), addSpecialTokens: false)
     guard filler.count > 200 * blockSize else {
       throw TensorError("PasskeyTask", "\(fillerPath): too little filler text (\(filler.count) tokens)")
@@ -26,9 +27,14 @@ public struct PasskeyTask: Sendable {
     header = tokenizer.encode(
       "There is important info hidden inside a lot of irrelevant text. Find it and memorize it.", addSpecialTokens: true)
     question = tokenizer.encode(" What is the pass key? The pass key is", addSpecialTokens: false)
-    digits = (0..<10).map { tokenizer.encode(" \($0)", addSpecialTokens: false) }
+    // One token per digit: the last token of " d" is the digit itself in byte-fallback vocabularies.
+    digits = (0..<10).map { Array(tokenizer.encode(" \($0)", addSpecialTokens: false).suffix(1)) }
     passIntro = tokenizer.encode(" The pass key is", addSpecialTokens: false)
+    distinctDigits = Set(digits).count
   }
+
+  /// How many distinct tokens the ten digits got (10 when each digit is its own token).
+  public let distinctDigits: Int
 
   private let passIntro: [Int]
 
@@ -58,8 +64,9 @@ public struct PasskeyTask: Sendable {
 }
 
 extension FAMModel {
-  /// Teacher-forced PassKey accuracy on a batch: the fraction of sequences whose every answer token is the argmax.
-  public func passkeyAccuracy(ids: Tensor, targets: Tensor) throws -> Double {
+  /// Teacher-forced PassKey accuracy on a batch: the fraction of sequences whose every answer token is the
+  /// argmax, and the fraction of answer digits that are.
+  public func passkeyAccuracy(ids: Tensor, targets: Tensor) throws -> (sequences: Double, digits: Double) {
     try withoutGradients {
       let logits = try logits(ids).logits  // [B, T, V]
       let predicted = try logits.argmax(axis: -1).int64s
@@ -70,7 +77,9 @@ extension FAMModel {
         let rows = (b * length)..<((b + 1) * length)
         if rows.allSatisfy({ wanted[$0] == -100 || wanted[$0] == predicted[$0] }) { correct += 1 }
       }
-      return Double(correct) / Double(batch)
+      let answers = wanted.indices.filter { wanted[$0] != -100 }
+      let right = answers.filter { wanted[$0] == predicted[$0] }.count
+      return (Double(correct) / Double(batch), Double(right) / Double(max(answers.count, 1)))
     }
   }
 }

@@ -2,7 +2,6 @@ import Models
 import NN
 import TensorCore
 import Testing
-
 import TransformerFAM
 
 /// A tiny random Llama wrapped for FAM; embeddings are scaled up so that differences are well above noise.

@@ -12,7 +12,8 @@ import TransformerFAM
 extension GenerateCommand {
   /// The options that switch a Llama to block sliding-window attention or TransformerFAM.
   static let famOptions = [
-    OptionSpec("attention", value: "MODE", default: "full", "full, bswa (block sliding window) or fam (TransformerFAM)"),
+    OptionSpec(
+      "attention", value: "MODE", default: "full", "full, bswa (block sliding window) or fam (TransformerFAM)"),
     OptionSpec("block", value: "B", default: "64", "block size for bswa/fam"),
     OptionSpec("fam", value: "F", default: "8", "FAM activations per layer (fam)"),
     OptionSpec("memory-blocks", value: "M", default: "1", "previous blocks each block sees (bswa/fam)"),
@@ -27,7 +28,8 @@ extension GenerateCommand {
     }
     guard mode != .full else { return nil }
     let configuration = FAMConfiguration(
-      mode: mode, blockSize: try args.int("block", default: 64), memoryBlocks: try args.int("memory-blocks", default: 1),
+      mode: mode, blockSize: try args.int("block", default: 64),
+      memoryBlocks: try args.int("memory-blocks", default: 1),
       famLength: mode == .fam ? try args.int("fam", default: 8) : 0)
     do {
       try configuration.validate()

@@ -56,7 +56,8 @@ public struct FAMConfiguration: Sendable, Equatable {
     }
     guard famLength <= blockSize || mode != .fam else {
       throw TensorError(
-        "FAMConfiguration", "FAM length \(famLength) exceeds the block size \(blockSize); FAM takes the block's last f positions")
+        "FAMConfiguration",
+        "FAM length \(famLength) exceeds the block size \(blockSize); FAM takes the block's last f positions")
     }
   }
 }

@@ -115,7 +115,8 @@ extension FAMModel {
       throw TensorError("FAMModel", "the FAM must sit at the f positions before its block")
     }
     let z = try input.fam.map { try Tensor.concatenate([$0, x], axis: 1) } ?? x  // [B, f + n, C]
-    let (q, k, v) = try project(l, parent.layers[l].attentionNorm(z), position: f > 0 ? input.famPosition : input.position)
+    let (q, k, v) = try project(
+      l, parent.layers[l].attentionNorm(z), position: f > 0 ? input.famPosition : input.position)
     var (keys, values) = (k, v)  // [B, G, f + n, D]
     if let memory = input.memory {
       keys = try Tensor.concatenate([memory.keys, k], axis: 2)  // [B, G, M + f + n, D]

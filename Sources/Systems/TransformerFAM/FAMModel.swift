@@ -46,10 +46,15 @@ public final class FAMModel: Module {
     let c = configuration
     switch c.mode {
     case .full:
-      return (try maskedHiddenStates(ids, mask: AttentionMask(causal: true), positionOffset: positionOffset), FAMState(memory: [], isInitial: true))
+      return (
+        try maskedHiddenStates(ids, mask: AttentionMask(causal: true), positionOffset: positionOffset),
+        FAMState(memory: [], isInitial: true)
+      )
     case .bswa:
       let mask = AttentionMask(causal: true, blockSize: c.blockSize, blocksBack: c.memoryBlocks)
-      return (try maskedHiddenStates(ids, mask: mask, positionOffset: positionOffset), FAMState(memory: [], isInitial: true))
+      return (
+        try maskedHiddenStates(ids, mask: mask, positionOffset: positionOffset), FAMState(memory: [], isInitial: true)
+      )
     case .fam:
       return try blockwiseHiddenStates(ids, state: state, positionOffset: positionOffset)
     }
@@ -64,7 +69,8 @@ public final class FAMModel: Module {
     guard f > 0 else { return FAMState(memory: [], isInitial: true) }
     guard let prompt, prompt.shape == [f, parent.config.hiddenSize] else {
       throw TensorError(
-        "FAMModel", "the FAM prompt has shape \(prompt?.shape ?? []) but f = \(f); build the model with this FAM length")
+        "FAMModel", "the FAM prompt has shape \(prompt?.shape ?? []) but f = \(f); build the model with this FAM length"
+      )
     }
     var z = try prompt.reshaped([1, f, parent.config.hiddenSize])
     var memory: [Tensor] = []
@@ -113,7 +119,8 @@ public final class FAMModel: Module {
         let input = LayerStepInput(
           block: h, fam: f > 0 ? current.memory[l] : nil, famResidual: !current.isInitial,
           memory: try BlockKeys.joined(rings[l]), position: positionOffset + start,
-          famPosition: configuration.famPositions(summarising: start / b - 1, positionOffset: positionOffset).lowerBound)
+          famPosition: configuration.famPositions(summarising: start / b - 1, positionOffset: positionOffset).lowerBound
+        )
         let step = try literal ? literalStep(l, input) : combinedStep(l, input, bias: bias)
         h = step.block
         if let fam = step.fam { updated.append(fam) }

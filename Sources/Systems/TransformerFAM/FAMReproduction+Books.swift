@@ -70,7 +70,8 @@ extension FAMReproduction {
     let bucket = 128
     let buckets = s.bookLength / bucket
     var table = MarkdownTable(
-      header: ["Arm", "Tune ms/step", "Mean loss"] + (0..<buckets).map { "pos \($0 * bucket)–\(($0 + 1) * bucket - 1)" })
+      header: ["Arm", "Tune ms/step", "Mean loss"] + (0..<buckets).map { "pos \($0 * bucket)–\(($0 + 1) * bucket - 1)" }
+    )
     var series: [SVGPlot.Series] = []
     let colors = ["#000000", "#1f77b4", "#d62728", "#17becf", "#ff7f0e"]
     var contextLength = 0
@@ -114,11 +115,15 @@ extension FAMReproduction {
       let byBucket = (0..<buckets).map { b in mean[(b * bucket)..<((b + 1) * bucket)].reduce(0, +) / Double(bucket) }
       log("books \(name): \(byBucket.map { String(format: "%.3f", $0) })")
       table.append(
-        [name, tuned ? ReportFormat.fixed(msPerStep, digits: 0) : "–", ReportFormat.fixed(mean.reduce(0, +) / Double(mean.count))]
+        [
+          name, tuned ? ReportFormat.fixed(msPerStep, digits: 0) : "–",
+          ReportFormat.fixed(mean.reduce(0, +) / Double(mean.count)),
+        ]
           + byBucket.map { ReportFormat.fixed($0) })
       series.append(
         SVGPlot.Series(
-          name: name, points: byBucket.enumerated().map { (Double($0 * bucket + bucket / 2), $1) }, color: colors[index]))
+          name: name, points: byBucket.enumerated().map { (Double($0 * bucket + bucket / 2), $1) }, color: colors[index]
+        ))
     }
     try folder.write(
       SVGPlot.lineChart(

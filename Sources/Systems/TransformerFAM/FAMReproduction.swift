@@ -139,7 +139,10 @@ public enum FAMReproduction {
       let field = configuration.mode == .fam ? "unbounded" : "\((layers * configuration.memoryBlocks + 1) * block)"
       let tail = losses.suffix(10)
       table.append(
-        [name, field, ReportFormat.fixed(msPerStep, digits: 0), ReportFormat.fixed(tail.reduce(0, +) / Double(max(tail.count, 1)))]
+        [
+          name, field, ReportFormat.fixed(msPerStep, digits: 0),
+          ReportFormat.fixed(tail.reduce(0, +) / Double(max(tail.count, 1))),
+        ]
           + zip(accuracies, digitAccuracies).map {
             ReportFormat.fixed($0 * 100, digits: 0) + "% (" + ReportFormat.fixed($1 * 100, digits: 0) + "%)"
           })

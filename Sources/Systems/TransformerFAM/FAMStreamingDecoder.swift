@@ -55,7 +55,8 @@ public final class FAMStreamingDecoder {
         let (q, k, v) = try model.project(l, parent.layers[l].attentionNorm(h), position: position)
         let open = try partial[l].map {
           BlockKeys(
-            keys: try Tensor.concatenate([$0.keys, k], axis: 2), values: try Tensor.concatenate([$0.values, v], axis: 2))
+            keys: try Tensor.concatenate([$0.keys, k], axis: 2),
+            values: try Tensor.concatenate([$0.values, v], axis: 2))
         }
         partial[l] = open ?? BlockKeys(keys: k, values: v)
         var parts = rings[l]

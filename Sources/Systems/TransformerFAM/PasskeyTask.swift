@@ -25,7 +25,8 @@ public struct PasskeyTask: Sendable {
     }
     self.blockSize = blockSize
     header = tokenizer.encode(
-      "There is important info hidden inside a lot of irrelevant text. Find it and memorize it.", addSpecialTokens: true)
+      "There is important info hidden inside a lot of irrelevant text. Find it and memorize it.", addSpecialTokens: true
+    )
     question = tokenizer.encode(" What is the pass key? The pass key is", addSpecialTokens: false)
     // One token per digit: the last token of " d" is the digit itself in byte-fallback vocabularies.
     digits = (0..<10).map { Array(tokenizer.encode(" \($0)", addSpecialTokens: false).suffix(1)) }
@@ -53,7 +54,8 @@ public struct PasskeyTask: Sendable {
   }
 
   /// A batch [B, T] of sequences with the same filler length.
-  public func batch(_ size: Int, fillerBlocks: Int, generator: inout RandomGenerator) -> (ids: Tensor, targets: Tensor) {
+  public func batch(_ size: Int, fillerBlocks: Int, generator: inout RandomGenerator) -> (ids: Tensor, targets: Tensor)
+  {
     let examples = (0..<size).map { _ in example(fillerBlocks: fillerBlocks, generator: &generator) }
     let length = examples[0].ids.count
     return (

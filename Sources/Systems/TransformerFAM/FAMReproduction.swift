@@ -30,34 +30,61 @@ public enum FAMReproduction {
     /// Tokens streamed for the time and memory measurement.
     public var streamTokens: Int
 
+    /// Creates settings.
+    public init(
+      passkeySteps: Int, passkeyBatch: Int, trainBlocks: ClosedRange<Int>, testBlocks: [Int], testSequences: Int,
+      bookLength: Int, bookSequences: Int, bookSteps: Int, streamTokens: Int
+    ) {
+      self.passkeySteps = passkeySteps
+      self.passkeyBatch = passkeyBatch
+      self.trainBlocks = trainBlocks
+      self.testBlocks = testBlocks
+      self.testSequences = testSequences
+      self.bookLength = bookLength
+      self.bookSequences = bookSequences
+      self.bookSteps = bookSteps
+      self.streamTokens = streamTokens
+    }
+
     /// Minutes on two busy cores.
     public static let quick = Settings(
       passkeySteps: 150, passkeyBatch: 4, trainBlocks: 2...8, testBlocks: [2, 4, 8, 16, 32], testSequences: 8,
       bookLength: 512, bookSequences: 2, bookSteps: 8, streamTokens: 256)
     /// About half an hour.
     public static let full = Settings(
-      passkeySteps: 1000, passkeyBatch: 4, trainBlocks: 2...16, testBlocks: [2, 4, 8, 16, 32, 64, 128],
-      testSequences: 24, bookLength: 1024, bookSequences: 6, bookSteps: 40, streamTokens: 1024)
+      passkeySteps: 600, passkeyBatch: 4, trainBlocks: 2...16, testBlocks: [2, 4, 8, 16, 32, 64, 128],
+      testSequences: 16, bookLength: 1024, bookSequences: 6, bookSteps: 30, streamTokens: 1024)
   }
 
   /// Runs everything and writes `README.md` and the plots into `reportDirectory`; returns the README path.
   /// `workDirectory` holds nothing yet (the run keeps its models in memory).
   @discardableResult
   public static func run(quick: Bool, reportDirectory: String, workDirectory: String) throws -> String {
-    let settings = quick ? Settings.quick : Settings.full
+    try run(
+      settings: quick ? Settings.quick : Settings.full, label: quick ? "quick" : "full",
+      command: "frontier reproduce fam" + (quick ? " --quick" : ""), reportDirectory: reportDirectory,
+      workDirectory: workDirectory)
+  }
+
+  /// Runs with explicit `settings` (e.g. a longer PassKey training); `label` and `command` go into the README.
+  @discardableResult
+  public static func run(
+    settings: Settings, label: String, command: String, reportDirectory: String, workDirectory: String
+  ) throws -> String {
     let folder = try ReportFolder(path: reportDirectory)
     try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
     let data = dataDirectory()
     let started = Date()
     var sections: [String] = []
-    let passkey = try runPasskey(settings, data: data, folder: folder)
+    let s = settings
+    let passkey = try runPasskey(s, data: data, folder: folder)
     sections.append(passkey)
-    sections.append(try runBooks(settings, data: data, folder: folder))
+    sections.append(try runBooks(s, data: data, folder: folder))
     let minutes = Date().timeIntervalSince(started) / 60
     let readme = """
-      # TransformerFAM reproduction (\(quick ? "quick" : "full") run)
+      # TransformerFAM reproduction (\(label) run)
 
-      Command: `frontier reproduce fam\(quick ? " --quick" : "")` (system: Sources/Systems/TransformerFAM, paper
+      Command: `\(command)` (system: Sources/Systems/TransformerFAM, paper
       arXiv 2404.09173). Wall time \(String(format: "%.1f", minutes)) min on a shared 2-core CPU. Every number
       below comes from this one run.
 

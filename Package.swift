@@ -51,7 +51,7 @@ let package = Package(
     .target(
       name: "TransformerFAM",
       dependencies: ["TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Generation", "Tokenizers", "Reports"],
-      path: "Sources/Systems/TransformerFAM", swiftSettings: numericFlags),
+      path: "Sources/Systems/TransformerFAM", exclude: ["README.md"], swiftSettings: numericFlags),
     .target(name: "TestSupport", dependencies: ["TensorCore", "NN"], swiftSettings: cpuFlags),
     .executableTarget(
       name: "FrontierCLI",

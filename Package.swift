@@ -58,12 +58,16 @@ let package = Package(
       name: "TriForce",
       dependencies: ["TensorCore", "LMCore", "Models", "Generation", "Reports", "Tokenizers", "Data"],
       path: "Sources/Systems/TriForce", exclude: ["README.md"], swiftSettings: cpuFlags),
+    .target(
+      name: "TransformerFAM",
+      dependencies: ["TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Generation", "Tokenizers", "Reports"],
+      path: "Sources/Systems/TransformerFAM", exclude: ["README.md"], swiftSettings: numericFlags),
     .target(name: "TestSupport", dependencies: ["TensorCore", "NN"], swiftSettings: cpuFlags),
     .executableTarget(
       name: "FrontierCLI",
       dependencies: [
         "Kernels", "TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Distributed", "Generation", "Tokenizers",
-        "Data", "Training", "Reports", "Inheritune", "TriForce",
+        "Data", "Training", "Reports", "Inheritune", "TriForce", "TransformerFAM",
       ],
       swiftSettings: cpuFlags),
     .testTarget(
@@ -95,6 +99,9 @@ let package = Package(
       swiftSettings: cpuFlags),
     .testTarget(
       name: "TriForceTests", dependencies: ["TriForce", "Generation", "LMCore", "Models", "TestSupport"],
+      swiftSettings: cpuFlags),
+    .testTarget(
+      name: "TransformerFAMTests", dependencies: ["TransformerFAM", "Models", "NN", "TensorCore", "TestSupport"],
       swiftSettings: cpuFlags),
     .testTarget(
       name: "KernelsTests", dependencies: ["Kernels"], swiftSettings: cpuFlags),

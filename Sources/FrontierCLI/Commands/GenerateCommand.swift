@@ -13,28 +13,30 @@ enum GenerateCommand: Command {
   static let name = "generate"
   static let summary = "Generate text from a language model (llama2.c .bin or Hugging Face folder)."
   static let usage = "frontier generate --model PATH (--prompt TEXT | --prompt-ids 1,2,3) [options]"
-  static let options = [
-    OptionSpec("model", value: "PATH", "llama2.c .bin file, or Hugging Face folder / config.json / .safetensors"),
-    OptionSpec("tokenizer", value: "PATH", default: "beside the model", "tokenizer file or folder"),
-    OptionSpec("prompt", value: "TEXT", "prompt text (llama2.c and Llama tokenizers add BOS)"),
-    OptionSpec("prompt-ids", value: "IDS", "prompt as comma-separated token ids, used as given"),
-    OptionSpec("prompt-file", value: "FILE", "prompt text read from a file"),
-    OptionSpec("max-tokens", value: "N", default: "256", "most new tokens"),
-    OptionSpec("temperature", value: "T", default: "1", "softmax temperature (0: greedy)"),
-    OptionSpec("top-k", value: "K", default: "0 (off)", "keep the K most likely tokens"),
-    OptionSpec("top-p", value: "P", default: "1 (off)", "nucleus sampling threshold in (0, 1]"),
-    OptionSpec("min-p", value: "P", default: "0 (off)", "drop tokens below P times the top probability"),
-    OptionSpec("repetition-penalty", value: "R", default: "1 (off)", "penalty on tokens already in the context"),
-    OptionSpec("seed", value: "S", default: "from the clock", "sampler seed"),
-    OptionSpec("stop", value: "STRING", "stop before this text (repeat the option for several)"),
-    OptionSpec("print-ids", "print the generated ids comma-separated instead of text"),
-  ]
+  static let options =
+    [
+      OptionSpec("model", value: "PATH", "llama2.c .bin file, or Hugging Face folder / config.json / .safetensors"),
+      OptionSpec("tokenizer", value: "PATH", default: "beside the model", "tokenizer file or folder"),
+      OptionSpec("prompt", value: "TEXT", "prompt text (llama2.c and Llama tokenizers add BOS)"),
+      OptionSpec("prompt-ids", value: "IDS", "prompt as comma-separated token ids, used as given"),
+      OptionSpec("prompt-file", value: "FILE", "prompt text read from a file"),
+      OptionSpec("max-tokens", value: "N", default: "256", "most new tokens"),
+      OptionSpec("temperature", value: "T", default: "1", "softmax temperature (0: greedy)"),
+      OptionSpec("top-k", value: "K", default: "0 (off)", "keep the K most likely tokens"),
+      OptionSpec("top-p", value: "P", default: "1 (off)", "nucleus sampling threshold in (0, 1]"),
+      OptionSpec("min-p", value: "P", default: "0 (off)", "drop tokens below P times the top probability"),
+      OptionSpec("repetition-penalty", value: "R", default: "1 (off)", "penalty on tokens already in the context"),
+      OptionSpec("seed", value: "S", default: "from the clock", "sampler seed"),
+      OptionSpec("stop", value: "STRING", "stop before this text (repeat the option for several)"),
+      OptionSpec("print-ids", "print the generated ids comma-separated instead of text"),
+    ] + famOptions
 
   static func run(_ args: ParsedArguments) throws {
     guard let modelPath = args.string("model") else {
       throw UsageError(message: "frontier generate: pass the model with --model PATH (see frontier generate --help)")
     }
     let request = try GenerationRequest(args)
+    let famConfiguration = try famConfiguration(args)
     guard FileManager.default.fileExists(atPath: modelPath) else {
       throw CLIError("\(modelPath): model not found; check the path (a llama2.c .bin file or a model folder)")
     }
@@ -58,6 +60,11 @@ enum GenerateCommand: Command {
     let options = GenerationOptions(
       maxTokens: request.maxTokens, sampling: request.sampling, stopTokens: stopTokens,
       stopStrings: request.printIDs ? [] : request.stopStrings)
+    if let famConfiguration {
+      return try runFAM(
+        famConfiguration, args: args, model: model, prompt: prompt, options: options, tokenizer: tokenizer,
+        printIDs: request.printIDs)
+    }
     var printer = tokenizer.map { StreamPrinter(tokenizer: $0, prompt: prompt, stops: options.stopStrings) }
     let decode = tokenizer.map { t in { (ids: [Int]) in t.decode(ids, skipSpecialTokens: true) } }
     let result = try Generator(model: model).generate(prompt: prompt, options: options, decode: decode) { id in

@@ -1,5 +1,6 @@
 import Foundation
 import Inheritune
+import TransformerFAM
 import TriForce
 
 /// What `frontier reproduce SYSTEM` hands to a system's reproduction.
@@ -32,6 +33,10 @@ enum ReproduceCommand: Command {
 
   /// The systems that can be reproduced; a system registers itself with one entry.
   nonisolated(unsafe) static var systems: [String: Reproduction] = [
+    "fam": Reproduction(summary: "TransformerFAM (arXiv 2404.09173)") { request in
+      try FAMReproduction.run(
+        quick: request.quick, reportDirectory: request.reportDirectory, workDirectory: request.workDirectory)
+    },
     "triforce": Reproduction(summary: "TriForce (arXiv 2404.11912)") { request in
       try TriForceReproduction.run(quick: request.quick, output: request.reportDirectory) {
         FileHandle.standardError.write(Data(($0 + "\n").utf8))

@@ -68,14 +68,7 @@ public struct Generator {
     onToken: ((Int) -> Void)? = nil
   ) throws -> GenerationResult {
     try options.sampling.validate()
-    guard !prompt.isEmpty else { throw GenerationError("the prompt is empty; give at least one token (e.g. BOS)") }
-    guard prompt.count <= model.contextLength else {
-      throw GenerationError(
-        "the prompt has \(prompt.count) tokens but the model's context is \(model.contextLength); shorten it")
-    }
-    if let bad = prompt.first(where: { $0 < 0 || $0 >= model.vocabularySize }) {
-      throw GenerationError("prompt token \(bad) is outside the model's vocabulary of \(model.vocabularySize)")
-    }
+    try checkPrompt(prompt, for: model, limit: model.contextLength)
     let clock = ContinuousClock()
     let start = clock.now
     let cache = model.makeCache(batch: 1, capacity: min(model.contextLength, prompt.count + options.maxTokens))
@@ -134,4 +127,16 @@ public struct GenerationError: Error, CustomStringConvertible {
   /// What is wrong and what to do.
   public let description: String
   init(_ message: String) { description = message }
+}
+
+/// Checks a prompt against `model`: not empty, at most `limit` tokens, every id inside the vocabulary.
+func checkPrompt(_ prompt: [Int], for model: LanguageModel, limit: Int) throws {
+  guard !prompt.isEmpty else { throw GenerationError("the prompt is empty; give at least one token (e.g. BOS)") }
+  guard prompt.count <= limit else {
+    throw GenerationError(
+      "the prompt has \(prompt.count) tokens but the model's context is \(model.contextLength); shorten it")
+  }
+  if let bad = prompt.first(where: { $0 < 0 || $0 >= model.vocabularySize }) {
+    throw GenerationError("prompt token \(bad) is outside the model's vocabulary of \(model.vocabularySize)")
+  }
 }

@@ -20,6 +20,18 @@ import Testing
     return losses
   }
 
+  /// Writes `lines` to a text file in `folder` and prepares byte-level shards from it; returns the data folder.
+  static func prepareByteShards(in folder: URL, lines: [String]) throws -> String {
+    let input = folder.appendingPathComponent("tiny.txt")
+    try lines.map { $0 + "\n" }.joined().write(to: input, atomically: true, encoding: .utf8)
+    let data = folder.appendingPathComponent("data").path
+    let prepared = try CLIHarness.frontier([
+      "prepare", "--input", input.path, "--out", data, "--tokenizer", "bytes", "--val-fraction", "0",
+    ])
+    #expect(prepared.status == 0, "stderr: \(prepared.stderr)")
+    return data
+  }
+
   @Test func twoRanksMatchOneProcessWithTheGlobalBatch() throws {
     guard let binary = CLIHarness.binary else { return }
     guard let mpirun = CLIHarness.onPath("mpirun") else {
@@ -28,14 +40,8 @@ import Testing
     }
     let folder = try CLIHarness.temporaryFolder()
     defer { try? FileManager.default.removeItem(at: folder) }
-    let text = (0..<300).map { "Line \($0): the cat sat on mat number \($0 * 7 % 13), then it slept.\n" }.joined()
-    let input = folder.appendingPathComponent("tiny.txt")
-    try text.write(to: input, atomically: true, encoding: .utf8)
-    let data = folder.appendingPathComponent("data").path
-    let prepared = try CLIHarness.frontier([
-      "prepare", "--input", input.path, "--out", data, "--tokenizer", "bytes", "--val-fraction", "0",
-    ])
-    #expect(prepared.status == 0, "stderr: \(prepared.stderr)")
+    let data = try Self.prepareByteShards(
+      in: folder, lines: (0..<300).map { "Line \($0): the cat sat on mat number \($0 * 7 % 13), then it slept." })
     let steps = 4
     let common = [
       "train", "--data", data, "--layers", "1", "--heads", "2", "--width", "32", "--context", "32",
@@ -73,14 +79,8 @@ import Testing
     guard CLIHarness.binary != nil else { return }
     let folder = try CLIHarness.temporaryFolder()
     defer { try? FileManager.default.removeItem(at: folder) }
-    let text = (0..<200).map { "Row \($0): a dog ran to tree \($0 * 5 % 11) and barked.\n" }.joined()
-    let input = folder.appendingPathComponent("tiny.txt")
-    try text.write(to: input, atomically: true, encoding: .utf8)
-    let data = folder.appendingPathComponent("data").path
-    let prepared = try CLIHarness.frontier([
-      "prepare", "--input", input.path, "--out", data, "--tokenizer", "bytes", "--val-fraction", "0",
-    ])
-    #expect(prepared.status == 0, "stderr: \(prepared.stderr)")
+    let data = try TrainCLITests.prepareByteShards(
+      in: folder, lines: (0..<200).map { "Row \($0): a dog ran to tree \($0 * 5 % 11) and barked." })
     let common = [
       "train", "--data", data, "--context", "32", "--batch", "4", "--eval-every", "0", "--checkpoint-every", "0",
       "--log-every", "1", "--seed", "3",

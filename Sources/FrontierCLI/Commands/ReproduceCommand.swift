@@ -16,6 +16,8 @@ struct ReproductionRequest {
 /// One system's reproduction: a one-line summary and the function that runs it.
 struct Reproduction {
   let summary: String
+  /// The folder the reproduction caches into, when it does not use `--work` (the base model's fixed place).
+  var fixedCache: String? = nil
   let run: (ReproductionRequest) throws -> Void
 }
 
@@ -42,8 +44,10 @@ enum ReproduceCommand: Command {
         FileHandle.standardError.write(Data(($0 + "\n").utf8))
       }
     },
-    "base-model": Reproduction(summary: "the base model of the language-model stack (parent of the systems)") {
-      request in
+    "base-model": Reproduction(
+      summary: "the base model of the language-model stack (parent of the systems)",
+      fixedCache: "~/.cache/frontier/base-model[-quick]"
+    ) { request in
       // The parent model lives at a fixed place (~/.cache/frontier/base-model) that the systems read.
       try BaseModelReproduction.run(quick: request.quick, output: request.reportDirectory)
     },
@@ -67,7 +71,7 @@ enum ReproduceCommand: Command {
     let out = args.string("out") ?? "reports/\(system)"
     FileHandle.standardOutput.write(
       Data(
-        "frontier reproduce: \(reproduction.summary)\(quick ? " (quick)" : ""); report in \(out), cache in \(work)\n"
+        "frontier reproduce: \(reproduction.summary)\(quick ? " (quick)" : ""); report in \(out), cache in \(reproduction.fixedCache ?? work)\n"
           .utf8))
     try reproduction.run(ReproductionRequest(quick: quick, reportDirectory: out, workDirectory: work))
   }

@@ -26,14 +26,7 @@ extension SpeculativeDecoder {
   ) throws -> SpeculativeResult {
     try options.sampling.validate()
     let model = verifier.model
-    guard !prompt.isEmpty else { throw GenerationError("the prompt is empty; give at least one token (e.g. BOS)") }
-    guard prompt.count < model.contextLength else {
-      throw GenerationError(
-        "the prompt has \(prompt.count) tokens but the model's context is \(model.contextLength); shorten it")
-    }
-    if let bad = prompt.first(where: { $0 < 0 || $0 >= model.vocabularySize }) {
-      throw GenerationError("prompt token \(bad) is outside the model's vocabulary of \(model.vocabularySize)")
-    }
+    try checkPrompt(prompt, for: model, limit: model.contextLength - 1)  // room for at least one new token
     let clock = ContinuousClock()
     let start = clock.now
     if prefill { try self.prefill(prompt) }

@@ -265,8 +265,12 @@ public final class GPT2: Module, LanguageModel {
 
   /// Logits [B, T, V] for ids [B, T], continuing `cache` when given.
   public func logits(_ ids: Tensor, cache: KVCache?) throws -> Tensor {
-    let h = try hiddenStates(ids, cache: cache)
-    return try head.map { try $0(h) } ?? tokenEmbedding.asLinear(h)
+    try outputLogits(hiddenStates(ids, cache: cache))
+  }
+
+  /// The head (or the tied embedding) applied to final hidden states [..., C] -> [..., V].
+  func outputLogits(_ h: Tensor) throws -> Tensor {
+    try head.map { try $0(h) } ?? tokenEmbedding.asLinear(h)
   }
 
   /// Logits [B, V] of the last position only: the head runs on one row per sequence.
@@ -274,7 +278,7 @@ public final class GPT2: Module, LanguageModel {
     let h = try hiddenStates(ids, cache: cache)  // [B, T, C]
     let t = h.shape[1]
     let last = try h.sliced(axis: 1, (t - 1)..<t).reshaped([h.shape[0], h.shape[2]])  // [B, C]
-    return try head.map { try $0(last) } ?? tokenEmbedding.asLinear(last)
+    return try outputLogits(last)
   }
 
   /// Logits [B, T, V] without a cache.

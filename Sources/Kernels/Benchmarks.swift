@@ -36,6 +36,55 @@ public enum KernelBenchmarks {
   }
 }
 
+extension KernelBenchmarks {
+  /// Best times of a one-row ``Gemv`` over an n x k weight matrix and of a plain parallel read of the
+  /// same bytes (a sum, the bandwidth ceiling any matrix-vector product can reach), in alternation.
+  public static func gemvAndReadSeconds(rows n: Int, columns k: Int, repeats: Int) -> (gemv: Double, read: Double) {
+    let w = Buffer(byteCount: n * k * 4, zeroed: true)
+    let x = Buffer(byteCount: k * 4, zeroed: true)
+    let y = Buffer(byteCount: n * 4, zeroed: true)
+    let pw = w.pointer(as: Float.self)
+    Elementwise.fill(pw, value: 0.01, count: n * k)
+    Elementwise.fill(x.pointer(as: Float.self), value: 0.5, count: k)
+    let total = n * k
+    let chunks = max(1, min(total / Gemv.parallelGrain, 8 * Parallel.threadCount))
+    let sums = Buffer(byteCount: chunks * 64, zeroed: true)
+    let shared = UncheckedSendable(pw)
+    let out = UncheckedSendable(sums.pointer(as: Float.self))
+    var gemv = Double.infinity
+    var read = Double.infinity
+    for _ in 0..<3 {
+      gemv = min(
+        gemv,
+        bestTime(repeats: repeats) {
+          Gemv.multiplyTransposed(
+            m: 1, n: n, k: k, x: x.pointer(as: Float.self), ldx: k, w: pw, ldw: k, y: y.pointer(as: Float.self),
+            ldy: n)
+        })
+      read = min(
+        read,
+        bestTime(repeats: repeats) {
+          HotPool.run(chunks: chunks) { chunk in
+            let lo = (total * chunk / chunks) & ~63
+            let hi = chunk == chunks - 1 ? total : (total * (chunk + 1) / chunks) & ~63
+            var (a0, a1, a2, a3) = (Gemv.V(), Gemv.V(), Gemv.V(), Gemv.V())
+            var p = shared.value + lo
+            let end = shared.value + hi
+            while p < end {
+              a0 += Gemv.load(p)
+              a1 += Gemv.load(p + 16)
+              a2 += Gemv.load(p + 32)
+              a3 += Gemv.load(p + 48)
+              p += 64
+            }
+            out.value[chunk * 16] = (a0 + a1 + a2 + a3).sum()
+          }
+        })
+    }
+    return (gemv, read)
+  }
+}
+
 extension Duration {
   /// The duration in seconds.
   public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }

@@ -23,12 +23,12 @@ public enum Gemv {
     let px = UncheckedSendable(x)
     let pw = UncheckedSendable(w)
     let py = UncheckedSendable(y)
-    // Chunks of whole 4-column blocks, several per thread so that a late thread still finds work.
-    let blocks = (n + 3) / 4
+    // Chunks of whole 8-column blocks, several per thread so that a late thread still finds work.
+    let blocks = (n + 7) / 8
     let chunks = chunkCount(weights: n * k, blocks: blocks)
     HotPool.run(chunks: chunks) { chunk in
-      let lo = blocks * chunk / chunks * 4
-      let hi = min(n, blocks * (chunk + 1) / chunks * 4)
+      let lo = blocks * chunk / chunks * 8
+      let hi = min(n, blocks * (chunk + 1) / chunks * 8)
       transposedColumns(
         lo..<hi, m: m, k: k, alpha: alpha, x: px.value, ldx: ldx, w: pw.value, ldw: ldw, beta: beta, y: py.value,
         ldy: ldy)
@@ -46,6 +46,10 @@ public enum Gemv {
     _ columns: Range<Int>, m: Int, k: Int, alpha: Float, x: UnsafePointer<Float>, ldx: Int,
     w: UnsafePointer<Float>, ldw: Int, beta: Float, y: UnsafeMutablePointer<Float>, ldy: Int
   ) {
+    if m == 1 && beta == 0 {
+      singleRowColumns(columns, k: k, alpha: alpha, x: x, w: w, ldw: ldw, y: y)
+      return
+    }
     let vectorEnd = k & ~15
     var j = columns.lowerBound
     while j + 4 <= columns.upperBound {
@@ -95,6 +99,57 @@ public enum Gemv {
         }
         store(s, alpha: alpha, beta: beta, to: y + i * ldy + j)
       }
+      j += 1
+    }
+  }
+
+  /// One row of x: eight weight rows at a time, so eight independent sums hide the FMA latency.
+  @inline(__always)
+  static func singleRowColumns(
+    _ columns: Range<Int>, k: Int, alpha: Float, x: UnsafePointer<Float>, w: UnsafePointer<Float>, ldw: Int,
+    y: UnsafeMutablePointer<Float>
+  ) {
+    let vectorEnd = k & ~15
+    var j = columns.lowerBound
+    while j + 8 <= columns.upperBound {
+      let w0 = w + j * ldw
+      var (a0, a1, a2, a3, a4, a5, a6, a7) = (V(), V(), V(), V(), V(), V(), V(), V())
+      var p = 0
+      while p < vectorEnd {
+        let xv = load(x + p)
+        let wp = w0 + p
+        a0.addProduct(xv, load(wp))
+        a1.addProduct(xv, load(wp + ldw))
+        a2.addProduct(xv, load(wp + 2 * ldw))
+        a3.addProduct(xv, load(wp + 3 * ldw))
+        a4.addProduct(xv, load(wp + 4 * ldw))
+        a5.addProduct(xv, load(wp + 5 * ldw))
+        a6.addProduct(xv, load(wp + 6 * ldw))
+        a7.addProduct(xv, load(wp + 7 * ldw))
+        p += 16
+      }
+      var sums = SIMD8<Float>(a0.sum(), a1.sum(), a2.sum(), a3.sum(), a4.sum(), a5.sum(), a6.sum(), a7.sum())
+      while p < k {
+        for r in 0..<8 { sums[r] += x[p] * w0[r * ldw + p] }
+        p += 1
+      }
+      UnsafeMutableRawPointer(y + j).storeBytes(of: SIMD8<Float>(repeating: alpha) * sums, as: SIMD8<Float>.self)
+      j += 8
+    }
+    while j < columns.upperBound {
+      let wj = w + j * ldw
+      var a = V()
+      var p = 0
+      while p < vectorEnd {
+        a.addProduct(load(x + p), load(wj + p))
+        p += 16
+      }
+      var s = a.sum()
+      while p < k {
+        s += x[p] * wj[p]
+        p += 1
+      }
+      y[j] = alpha * s
       j += 1
     }
   }

@@ -188,19 +188,20 @@ public final class LlamaAttention: Module {
     outputProjection = Linear(heads * d, w, bias: bias, generator: &generator)
   }
 
-  /// x [B, T, C] -> [B, T, C]; with a cache the tokens sit at positions P ..< P + T.
-  func callAsFunction(_ x: Tensor, layer: Int, cache: KVCache?) throws -> Tensor {
+  /// residual + attention(x) for x [B, T, C]; with a cache the tokens sit at positions P ..< P + T.
+  func callAsFunction(_ x: Tensor, layer: Int, cache: KVCache?, adding residual: Tensor) throws -> Tensor {
     let (b, t, d) = (x.shape[0], x.shape[1], headDimensions)
     let (offset, position) = (cache?.length ?? 0, cache?.nextPosition ?? 0)  // cache rows, sequence position
-    let q = try queryProjection(x).reshaped([b, t, heads, d])
+    let qkv = try Linear.outputs(of: [queryProjection, keyProjection, valueProjection], on: x)
+    let q = try qkv[0].reshaped([b, t, heads, d])
       .rotaryEmbedding(rotary, positionOffset: position).transposed(1, 2).contiguous()  // [B, H, T, D]
-    var k = try keyProjection(x).reshaped([b, t, kvHeads, d])
+    var k = try qkv[1].reshaped([b, t, kvHeads, d])
       .rotaryEmbedding(rotary, positionOffset: position).transposed(1, 2).contiguous()  // [B, G, T, D]
-    var v = try valueProjection(x).reshaped([b, t, kvHeads, d]).transposed(1, 2).contiguous()  // [B, G, T, D]
+    var v = try qkv[2].reshaped([b, t, kvHeads, d]).transposed(1, 2).contiguous()  // [B, G, T, D]
     if let cache { (k, v) = try cache.append(layer: layer, keys: k, values: v, queries: q) }  // [B, G, P + T, D]
     let y = try Tensor.attention(
       query: q, key: k, value: v, mask: AttentionMask(causal: true, queryOffset: offset))  // [B, H, T, D]
-    return try outputProjection(y.transposed(1, 2).reshaped([b, t, heads * d]))
+    return try outputProjection(y.transposed(1, 2).reshaped([b, t, heads * d]), adding: residual)
   }
 }
 
@@ -221,8 +222,8 @@ public final class LlamaBlock: Module {
   }
 
   func callAsFunction(_ x: Tensor, layer: Int, cache: KVCache?) throws -> Tensor {
-    let h = try x + attention(attentionNorm(x), layer: layer, cache: cache)
-    return try h + mlp(mlpNorm(h))
+    let h = try attention(attentionNorm(x), layer: layer, cache: cache, adding: x)
+    return try mlp(mlpNorm(h), adding: h)
   }
 }
 

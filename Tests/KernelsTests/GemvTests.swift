@@ -42,6 +42,32 @@ private func agree(_ a: [Float], _ b: [Float], k: Int) -> Bool {
     }
   }
 
+  /// A group of products sharing x (ragged widths, one accumulating, one empty) equals each product alone.
+  @Test(arguments: [1, 3, 16])
+  func groupMatchesSeparateProducts(_ m: Int) {
+    let k = 100
+    let widths = [37, 0, 258, 8, 1001]
+    let x = gemvRandom(m * k, seed: 7)
+    let weights = widths.enumerated().map { gemvRandom($0.element * k, seed: UInt64(10 + $0.offset)) }
+    let starts = widths.enumerated().map { gemvRandom(m * $0.element, seed: UInt64(20 + $0.offset)) }
+    var fast = starts
+    var slow = starts
+    for i in widths.indices where widths[i] > 0 {
+      Gemv.multiplyTransposedReference(
+        m: m, n: widths[i], k: k, x: x, ldx: k, w: weights[i], ldw: k, beta: i == 2 ? 1 : 0, y: &slow[i],
+        ldy: widths[i])
+    }
+    weights.withUnsafeBufferPointers { w in
+      fast.withUnsafeMutableBufferPointers { y in
+        let products = widths.indices.map { i in
+          Gemv.Product(w: w[i], ldw: k, columns: widths[i], y: y[i], ldy: widths[i], accumulate: i == 2)
+        }
+        Gemv.multiplyTransposed(m: m, k: k, x: x, ldx: k, products: products)
+      }
+    }
+    for i in widths.indices { #expect(agree(fast[i], slow[i], k: k), "product \(i), m \(m)") }
+  }
+
   @Test(arguments: 0..<shapes.count)
   func plainMatchesReference(_ index: Int) {
     let (m, n, k) = Self.shapes[index]
@@ -120,5 +146,31 @@ private func agree(_ a: [Float], _ b: [Float], k: Int) -> Bool {
       }
     }
     #expect(marks.read(as: Int32.self, count: callers * chunks * chunks).allSatisfy { $0 == 20 })
+  }
+}
+
+extension Array where Element == [Float] {
+  /// Calls `body` with a base pointer for every inner array (a non-empty dummy for empty ones).
+  fileprivate func withUnsafeBufferPointers<R>(_ body: ([UnsafePointer<Float>]) -> R) -> R {
+    let buffers = map { inner -> UnsafeMutablePointer<Float> in
+      let p = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(inner.count, 1))
+      p.initialize(from: inner, count: inner.count)
+      return p
+    }
+    defer { buffers.forEach { $0.deallocate() } }
+    return body(buffers.map { UnsafePointer($0) })
+  }
+
+  /// Like ``withUnsafeBufferPointers(_:)`` with writable copies that are stored back afterwards.
+  fileprivate mutating func withUnsafeMutableBufferPointers<R>(_ body: ([UnsafeMutablePointer<Float>]) -> R) -> R {
+    let buffers = map { inner -> UnsafeMutablePointer<Float> in
+      let p = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(inner.count, 1))
+      p.initialize(from: inner, count: inner.count)
+      return p
+    }
+    defer { buffers.forEach { $0.deallocate() } }
+    let result = body(buffers)
+    for i in indices { self[i] = [Float](UnsafeBufferPointer(start: buffers[i], count: self[i].count)) }
+    return result
   }
 }

@@ -22,6 +22,44 @@ import Testing
     }
   }
 
+  @Test func linearAddingEqualsResidualPlusLinear() throws {
+    for rows in [1, 5, 40] {  // the few-row (Gemv) path and the GEMM path
+      let x = randomTensor([rows, 12], seed: 41)
+      let w = randomTensor([7, 12], seed: 42)
+      let r = randomTensor([rows, 7], seed: 43)
+      try expectSame(
+        { try $0[0].linear(weight: $0[1], adding: $0[2]) }, { try $0[2] + $0[0].linear(weight: $0[1]) },
+        at: [x, w, r], "linear adding, \(rows) rows")
+    }
+    #expect(throws: TensorError.self) {
+      try randomTensor([2, 12], seed: 1).linear(
+        weight: randomTensor([7, 12], seed: 2), adding: randomTensor([2, 6], seed: 3))
+    }
+  }
+
+  @Test func groupedLinearEqualsSeparateLinears() throws {
+    for rows in [1, 3, 16, 17] {  // one pass over the weights up to 16 rows, separate products beyond
+      let x = randomTensor([1, rows, 20], seed: 44)
+      let weights = [5, 33, 1].enumerated().map { randomTensor([$0.element, 20], seed: UInt64(45 + $0.offset)) }
+      let fused = try withoutGradients { try x.linear(weights: weights) }
+      for (w, y) in zip(weights, fused) {
+        let reference = try x.linear(weight: w)
+        #expect(y.shape == reference.shape)
+        #expect(allClose(y.floats, reference.floats), "\(rows) rows, width \(w.shape[0])")
+      }
+    }
+    // With gradients on, each output keeps its own tape record.
+    let x = randomTensor([2, 6], seed: 50)
+    let w = [randomTensor([3, 6], seed: 51), randomTensor([4, 6], seed: 52)]
+    try expectSame(
+      { inputs in
+        let ys = try inputs[0].linear(weights: [inputs[1], inputs[2]])
+        return try ys[0].sum(axes: [1]) + ys[1].sum(axes: [1])
+      },
+      { try $0[0].linear(weight: $0[1]).sum(axes: [1]) + $0[0].linear(weight: $0[2]).sum(axes: [1]) },
+      at: [x] + w, "grouped linear with gradients")
+  }
+
   @Test func crossEntropyEqualsLogSoftmaxComposition() throws {
     let logits = randomTensor([2, 5, 11], seed: 40, scale: 3)
     let targets = Tensor(indices: [1, 0, 10, -100, 3, 7, 7, -100, 2, 9], shape: [2, 5])

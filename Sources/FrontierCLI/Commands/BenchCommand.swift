@@ -73,6 +73,12 @@ enum BenchCommand: Command {
     let soft = KernelBenchmarks.bestTime(repeats: repeats) { _ = try? big.softmax() }
     record("softmax_gb_per_s", 2 * bytes / soft / 1e9, "row softmax 4096x4096 (read + write)")
 
+    // Decoding's matrix-vector product against a plain read of the same 37 MB (the 15M shape's head).
+    let (gemv, read) = KernelBenchmarks.gemvAndReadSeconds(rows: 32_000, columns: 288, repeats: repeats)
+    let headBytes = Double(32_000 * 288 * 4)
+    record("gemv_gb_per_s", headBytes / gemv / 1e9, "one-row x·Wᵀ, W 32000x288 float32")
+    record("read_gb_per_s", headBytes / read / 1e9, "parallel sum over the same 37 MB (bandwidth ceiling)")
+
     // Attention forward + backward, B 8, H 6, T 256, D 64, causal.
     let (bb, h, t, d) = (8, 6, 256, 64)
     let q = randomMatrix([bb, h, t, d], seed: 4)

@@ -69,3 +69,22 @@ public final class Linear: Module {
     loraScale = 0
   }
 }
+
+extension Linear {
+  /// Whether the layer is a bare x · Wᵀ (no bias, no adapter) that can join a fused product.
+  public var isBare: Bool { bias == nil && loraA == nil }
+
+  /// The outputs of several layers applied to the same input, in order. When every layer is bare the
+  /// products go through ``TensorCore/Tensor/linear(weights:)`` (one pass over all the weights when
+  /// decoding); otherwise each layer runs on its own.
+  public static func outputs(of layers: [Linear], on x: Tensor) throws -> [Tensor] {
+    guard layers.allSatisfy(\.isBare) else { return try layers.map { try $0(x) } }
+    return try x.linear(weights: layers.map(\.weight))
+  }
+
+  /// residual + self(x): the layer and the residual connection around it, fused when the layer is bare.
+  public func callAsFunction(_ x: Tensor, adding residual: Tensor) throws -> Tensor {
+    guard isBare else { return try residual + self(x) }
+    return try x.linear(weight: weight, adding: residual)
+  }
+}

@@ -72,6 +72,17 @@ public final class GatedMLP: Module {
 
   /// Applies the block.
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
-    try down(activation(gate(x)) * up(x))
+    try down(hidden(x))
+  }
+
+  /// residual + the block applied to x, with the residual added by the down projection.
+  public func callAsFunction(_ x: Tensor, adding residual: Tensor) throws -> Tensor {
+    try down(hidden(x), adding: residual)
+  }
+
+  /// act(gate(x)) ⊙ up(x); the gate and up projections share one pass over their weights when decoding.
+  func hidden(_ x: Tensor) throws -> Tensor {
+    let projections = try Linear.outputs(of: [gate, up], on: x)
+    return try activation(projections[0]) * projections[1]
   }
 }

@@ -669,3 +669,20 @@ public enum Elementwise {
 
 /// Double libm `pow`, reachable from inlinable code (the enum's own `pow` shadows it there).
 @usableFromInline func libmPow(_ x: Double, _ y: Double) -> Double { pow(x, y) }
+
+extension Elementwise {
+  /// out[i] = silu(gate[i]) · up[i]: the gated MLP's hidden activation (SwiGLU). `out` may alias either input.
+  public static func siluGated(
+    _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int
+  ) {
+    map2(ForwardOps.SiluGated(), gate, up, out, count: count)
+  }
+}
+
+extension ForwardOps {
+  /// silu(a) · b.
+  @usableFromInline struct SiluGated: LaneMap2 {
+    @inlinable init() {}
+    @inlinable @inline(__always) func apply(_ a: V, _ b: V) -> V { a * VectorMath.sigmoid(a) * b }
+  }
+}

@@ -69,6 +69,15 @@ public final class KVCache {
     )
   }
 
+  /// Counts `rows` rows that a fused decoding step wrote straight into every layer's ``keys`` and
+  /// ``values`` storage at rows `length ..< length + rows`.
+  public func advance(rows: Int) throws {
+    guard rows >= 0, length + rows <= capacity, pending.allSatisfy({ $0 == 0 }) else {
+      throw TensorError("KVCache", "\(length + rows) positions exceed the cache capacity \(capacity)")
+    }
+    length += rows
+  }
+
   /// Advances `length` past the positions appended in this forward pass.
   public func commit() {
     length += pending.max() ?? 0

@@ -279,6 +279,7 @@ public final class Llama: Module, LanguageModel {
 
   /// Logits [B, V] of the last position only: the head runs on one row per sequence.
   public func lastLogits(_ ids: Tensor, cache: KVCache?) throws -> Tensor {
+    if let cache, let logits = try decodingStepLogits(ids, cache: cache) { return logits }
     let h = try hiddenStates(ids, cache: cache)  // [B, T, C]
     let t = h.shape[1]
     let last = try h.sliced(axis: 1, (t - 1)..<t).reshaped([h.shape[0], h.shape[2]])  // [B, C]

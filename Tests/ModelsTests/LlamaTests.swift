@@ -1,11 +1,12 @@
 import Checkpoints
 import Foundation
 import LMCore
-import Models
 import NN
 import TensorCore
 import TestSupport
 import Testing
+
+@testable import Models
 
 @Suite struct LlamaTests {
   @Test func tinyLlamaMatchesTransformers() throws {
@@ -24,6 +25,37 @@ import Testing
       let model = try Llama(config, generator: &rng)
       try checkCacheMatchesRecomputation(model, ids: (0..<13).map { ($0 * 7 + 3) % 40 })
       try checkLastLogitsMatchFullLogits(model, ids: (0..<9).map { ($0 * 5 + 1) % 40 })
+    }
+  }
+
+  /// The fused one-token step (``Tensor/decoderStep``) equals the full forward pass position by position,
+  /// for rotate-half and interleaved RoPE with grouped-query attention; LoRA or a query-recording cache
+  /// turns it off.
+  @Test func decodingStepEqualsTheLayers() throws {
+    var rng = RandomGenerator(seed: 5)
+    for interleaved in [false, true] {
+      let config = LlamaConfiguration(
+        vocabularySize: 40, hiddenSize: 32, intermediateSize: 48, layers: 2, heads: 4, kvHeads: 2, contextLength: 32,
+        ropeTheta: 500, tiedEmbeddings: interleaved, ropeInterleaved: interleaved)
+      let model = try Llama(config, generator: &rng)
+      let ids = (0..<12).map { ($0 * 7 + 3) % 40 }
+      let full = try model.logits(Tensor(indices: ids, shape: [1, ids.count]), cache: nil).floats
+      try withoutGradients {
+        let cache = model.makeCache(batch: 1, capacity: ids.count)
+        _ = try model.lastLogits(Tensor(indices: Array(ids[..<4]), shape: [1, 4]), cache: cache)
+        for t in 4..<ids.count {
+          let step = try #require(try model.decodingStepLogits(Tensor(indices: [ids[t]], shape: [1, 1]), cache: cache))
+          #expect(step.shape == [1, 40])
+          expectClose(step.floats, Array(full[(t * 40)..<((t + 1) * 40)]), atol: 2e-5, "step \(t)")
+        }
+        #expect(cache.length == ids.count)
+        let recording = model.makeCache(batch: 1, capacity: 4)
+        recording.recordsQueries = true
+        #expect(try model.decodingStepLogits(Tensor(indices: [1], shape: [1, 1]), cache: recording) == nil)
+      }
+      var adapterRng = RandomGenerator(seed: 6)
+      try model.addLoRA(rank: 2, alpha: 4, targets: ["q_proj"], generator: &adapterRng)
+      #expect(model.decodingWeights() == nil)
     }
   }
 

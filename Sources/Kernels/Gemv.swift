@@ -8,7 +8,7 @@ public enum Gemv {
   /// Rows of x handled by one pass over the weights.
   public static let maximumRows = 16
   /// Weight elements per chunk of work handed to a thread (about 128 KiB).
-  static let parallelGrain = 1 << 15
+  static let parallelGrain = 1 << 13
 
   typealias V = SIMD16<Float>
 

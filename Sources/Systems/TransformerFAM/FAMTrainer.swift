@@ -13,12 +13,15 @@ public struct FAMTrainingOptions: Sendable {
   public var statePassingProbability: Float
   /// Seed of the offsets and state-passing draws.
   public var seed: UInt64
+  /// Steps of linear learning-rate warmup from 0 (then constant).
+  public var warmupSteps: Int
 
   /// Creates options (paper defaults: offsets on, RSP p = 0.8).
   public init(
     learningRate: Float = 1e-3, clipNorm: Float = 1, randomPositionOffset: Bool = true,
-    statePassingProbability: Float = 0.8, seed: UInt64 = 0
+    statePassingProbability: Float = 0.8, seed: UInt64 = 0, warmupSteps: Int = 0
   ) {
+    self.warmupSteps = warmupSteps
     self.learningRate = learningRate
     self.clipNorm = clipNorm
     self.randomPositionOffset = randomPositionOffset
@@ -37,6 +40,7 @@ public final class FAMTrainer {
   private let optimizer: AdamW
   private var generator: RandomGenerator
   private var passedState: FAMState?
+  private var steps = 0
 
   /// A trainer; it switches the model to training mode.
   public init(model: FAMModel, options: FAMTrainingOptions) {
@@ -47,9 +51,13 @@ public final class FAMTrainer {
     model.train()
   }
 
-  /// One step on ids [B, T] with targets [B, T]; returns the loss.
+  /// One step on ids [B, T] with targets [B, T]; returns the loss. With `auxiliary`, its cross-entropy
+  /// (targets [B, T], -100 ignored) is added with the given weight (the paper's low-weight LM tail).
   @discardableResult
-  public func step(ids: Tensor, targets: Tensor) throws -> Float {
+  public func step(ids: Tensor, targets: Tensor, auxiliary: (targets: Tensor, weight: Float)? = nil) throws -> Float {
+    steps += 1
+    let warmup = options.warmupSteps > 0 ? min(1, Float(steps) / Float(options.warmupSteps)) : 1
+    optimizer.learningRate = options.learningRate * warmup
     var offset = 0
     if options.randomPositionOffset && generator.nextFloat() >= 0.5 {
       offset = Int(generator.nextFloat() * 2 * Float.pi * 10_000)
@@ -63,7 +71,9 @@ public final class FAMTrainer {
     let (loss, grads) = try valueAndGradient(of: model) { m in
       let (logits, next) = try m.logits(ids, state: state, positionOffset: offset)
       finalState = next
-      return try logits.crossEntropy(targets: targets)
+      let loss = try logits.crossEntropy(targets: targets)
+      guard let auxiliary, auxiliary.weight > 0 else { return loss }
+      return try loss + logits.crossEntropy(targets: auxiliary.targets) * auxiliary.weight
     }
     if options.statePassingProbability > 0, let finalState, !finalState.memory.isEmpty {
       passedState = try finalState.broadcastRow(0, to: 1).detached()

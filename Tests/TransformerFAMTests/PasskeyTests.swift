@@ -126,3 +126,26 @@ func characterTask(block: Int = 8) throws -> PasskeyTask {
     #expect(abs(mixed - answerLoss) > 1e-3)
   }
 }
+
+@Suite("TransformerFAM trainer schedule") struct FAMScheduleTests {
+  @Test("warmup rises linearly, cooldown falls linearly to 10%, state passing starts after its start step")
+  func schedule() throws {
+    let tokens = randomIDs(17, seed: 17)
+    let ids = Tensor(indices: Array(tokens.dropLast()), shape: [1, 16])
+    let targets = Tensor(indices: Array(tokens.dropFirst()), shape: [1, 16])
+    let options = FAMTrainingOptions(
+      learningRate: 1e-3, randomPositionOffset: false, statePassingProbability: 1, warmupSteps: 4,
+      statePassingStartStep: 3, cooldownStartStep: 8, cooldownSteps: 4)
+    let trainer = FAMTrainer(model: try tinyFAM(layers: 1, memory: 0, fam: 2), options: options)
+    var rates: [Float] = []
+    var passed: [Bool] = []
+    for _ in 0..<14 {
+      try trainer.step(ids: ids, targets: targets)
+      rates.append(trainer.learningRate)
+      passed.append(trainer.usedPassedState)
+    }
+    let expected: [Float] = [0.25, 0.5, 0.75, 1, 1, 1, 1, 1, 0.775, 0.55, 0.325, 0.1, 0.1, 0.1].map { $0 * 1e-3 }
+    #expect(zip(rates, expected).allSatisfy { abs($0 - $1) < 1e-7 })
+    #expect(passed == [false, false, false] + [Bool](repeating: true, count: 11))
+  }
+}

@@ -35,7 +35,8 @@ extension FAMReproduction {
     let c = r.curriculum
     return [
       arm.name, "\(r.hiddenSize)x\(r.layers)x\(r.heads)x\(r.intermediateSize)", "steps \(r.steps) batch \(r.batch)",
-      "lr \(r.learningRate) warmup \(r.warmupSteps) lm \(r.languageWeight)",
+      "lr \(r.learningRate) warmup \(r.warmupSteps) cooldown \(r.cooldownSteps) lm \(r.languageWeight)",
+      "rsp from \(r.statePassingStartStep) p \(arm.statePassing)",
       "curriculum \(c.start)->\(c.end)/\(c.rampSteps)", "seeds \(r.modelSeed) \(r.dataSeed)",
       "header \(s.passkeyHeader.rawValue)", "test \(s.testBlocks) x \(s.testSequences)",
     ].joined(separator: "; ")
@@ -164,8 +165,9 @@ extension FAMReproduction {
       \(task.keyPosition)–\(task.keyPosition + 4)). Loss on the 5 answer digits only\(
         r.languageWeight > 0 ? " plus \(r.languageWeight) × LM loss elsewhere" : "").
       Training: \(r.steps) steps × \(r.batch) sequences, AdamW (0.9, 0.99) \(r.learningRate) after \(r.warmupSteps)
-      warmup steps, clip 1, full BPTT, Random Position Offset on every arm; Random State Passing (p = 0.8) on FAM
-      arms unless marked. Curriculum: F uniform in \(c.start.lowerBound)–\(c.start.upperBound) at step 0, the range
+      warmup steps, falling linearly to 10% over the last \(r.cooldownSteps), clip 1, full BPTT, Random Position
+      Offset on every arm. Random State Passing (p = 0.8) only on "+ RSP", from step \(r.statePassingStartStep).
+      Curriculum: F uniform in \(c.start.lowerBound)–\(c.start.upperBound) at step 0, the range
       widening linearly to \(c.end.lowerBound)–\(c.end.upperBound) by step \(c.rampSteps) and staying there (all
       sequences of a batch share F). M1_SG runs block by block with the memory blocks' keys and values detached.
 

@@ -56,18 +56,20 @@ public enum FAMReproduction {
       recipe.curriculum = PasskeyCurriculum(start: 0...1, end: 0...1, rampSteps: 0)
       let arms = PasskeyArm.all(block: 32, fam: 4)
       return Settings(
-        passkey: recipe, passkeyHeader: .short, passkeyArms: [arms[1], arms[2], arms[6]], testBlocks: [0, 1, 4, 16],
+        passkey: recipe, passkeyHeader: .short, passkeyArms: [arms[1], arms[2], arms[4]], testBlocks: [0, 1, 4, 16],
         testSequences: 16, timingSteps: 3, bookLength: 512, bookSequences: 2, bookSteps: 8, streamTokens: 256)
     }
 
-    /// The full run: seven arms (about an hour of single-threaded PassKey training) and the book sections.
+    /// The full run: seven PassKey arms (about an hour of single-threaded training) and the book sections.
     public static var full: Settings {
       var recipe = PasskeyRecipe()
-      recipe.steps = 3000
-      recipe.curriculum = PasskeyCurriculum(start: 0...1, end: 0...16, rampSteps: 1500)
+      recipe.steps = 1000
+      recipe.cooldownSteps = 250
+      recipe.statePassingStartStep = 300
+      recipe.curriculum = PasskeyCurriculum(start: 0...1, end: 0...16, rampSteps: 600)
       return Settings(
         passkey: recipe, passkeyHeader: .short, passkeyArms: PasskeyArm.all(block: 32, fam: 4),
-        testBlocks: [0, 1, 2, 4, 8, 16, 32, 64, 128], testSequences: 100, timingSteps: 10, bookLength: 1024,
+        testBlocks: [0, 1, 2, 4, 8, 16, 32, 64, 128], testSequences: 64, timingSteps: 10, bookLength: 1024,
         bookSequences: 6, bookSteps: 30, streamTokens: 1024)
     }
   }

@@ -52,9 +52,13 @@ public struct PasskeyRecipe: Sendable {
   /// Peak AdamW learning rate.
   public var learningRate: Float = 1e-3
   /// Linear warmup steps.
-  public var warmupSteps = 100
+  public var warmupSteps = 50
   /// Weight of the LM loss on the non-answer tokens (0: answers only).
   public var languageWeight: Float = 0
+  /// Final steps over which the learning rate falls linearly to 10% (0: constant after warmup).
+  public var cooldownSteps = 0
+  /// Steps before Random State Passing starts on the arms that use it.
+  public var statePassingStartStep = 0
   /// Filler lengths over training.
   public var curriculum = PasskeyCurriculum(start: 0...2, end: 2...16, rampSteps: 500)
   /// Seed of the model weights (the same for every arm).
@@ -90,8 +94,8 @@ public struct PasskeyArm: Sendable {
     return (layers * configuration.memoryBlocks + 1) * configuration.blockSize
   }
 
-  /// The paper's PassKey arms at block size `block`: BSWA M0, M1, M2, M1_SG; FAM m = 0 and m = 1 with RSP,
-  /// and FAM m = 0 without RSP.
+  /// The PassKey arms at block size `block`: BSWA M0, M1, M2, M1_SG; FAM m = 0 and m = 1 without Random State
+  /// Passing, and FAM m = 0 with it (p = 0.8, from the recipe's `statePassingStartStep`).
   public static func all(block: Int, fam: Int) -> [PasskeyArm] {
     func bswa(_ m: Int) -> FAMConfiguration {
       FAMConfiguration(mode: .bswa, blockSize: block, memoryBlocks: m, famLength: 0)
@@ -106,9 +110,9 @@ public struct PasskeyArm: Sendable {
       PasskeyArm(name: "BSWA M1", configuration: bswa(1)),
       PasskeyArm(name: "BSWA M2", configuration: bswa(2)),
       PasskeyArm(name: "BSWA M1_SG", configuration: stopped),
-      PasskeyArm(name: "FAM m=0", configuration: famArm(0)),
-      PasskeyArm(name: "FAM m=1", configuration: famArm(1)),
-      PasskeyArm(name: "FAM m=0, no RSP", configuration: famArm(0), statePassing: 0),
+      PasskeyArm(name: "FAM m=0", configuration: famArm(0), statePassing: 0),
+      PasskeyArm(name: "FAM m=1", configuration: famArm(1), statePassing: 0),
+      PasskeyArm(name: "FAM m=0 + RSP", configuration: famArm(0), statePassing: 0.8),
     ]
   }
 }
@@ -145,7 +149,9 @@ public final class PasskeyRun {
       model: model,
       options: FAMTrainingOptions(
         learningRate: recipe.learningRate, statePassingProbability: arm.statePassing, seed: recipe.dataSeed &+ 1,
-        warmupSteps: recipe.warmupSteps))
+        warmupSteps: recipe.warmupSteps, statePassingStartStep: recipe.statePassingStartStep,
+        cooldownStartStep: recipe.cooldownSteps > 0 ? recipe.steps - recipe.cooldownSteps : nil,
+        cooldownSteps: recipe.cooldownSteps))
     data = RandomGenerator(seed: recipe.dataSeed)
   }
 

@@ -11,6 +11,8 @@ struct ReproductionRequest {
   let reportDirectory: String
   /// Where data, parents and per-run results are cached.
   let workDirectory: String
+  /// A part of the reproduction to run alone (`--only`), or nil for all of it.
+  var only: String? = nil
 }
 
 /// One system's reproduction: a one-line summary and the function that runs it.
@@ -25,19 +27,21 @@ struct Reproduction {
 enum ReproduceCommand: Command {
   static let name = "reproduce"
   static let summary = "Run a system's miniature reproduction and write reports/<system>/ (--quick: minutes)."
-  static let usage = "frontier reproduce SYSTEM [--quick] [--out DIR] [--work DIR]"
+  static let usage = "frontier reproduce SYSTEM [--quick] [--out DIR] [--work DIR] [--only PART]"
   static let allowsPositional = true
   static let options = [
     OptionSpec("quick", "small settings that finish in a few minutes"),
     OptionSpec("out", value: "DIR", default: "reports/SYSTEM", "report folder"),
     OptionSpec("work", value: "DIR", default: "~/.cache/frontier/reproduce/SYSTEM[-quick]", "cache folder"),
+    OptionSpec("only", value: "PART", "run one part into the cache, no report (fam: passkey or passkey:I,J)"),
   ]
 
   /// The systems that can be reproduced; a system registers itself with one entry.
   nonisolated(unsafe) static var systems: [String: Reproduction] = [
     "fam": Reproduction(summary: "TransformerFAM (arXiv 2404.09173)") { request in
       try FAMReproduction.run(
-        quick: request.quick, reportDirectory: request.reportDirectory, workDirectory: request.workDirectory)
+        quick: request.quick, reportDirectory: request.reportDirectory, workDirectory: request.workDirectory,
+        only: request.only)
     },
     "triforce": Reproduction(summary: "TriForce (arXiv 2404.11912)") { request in
       try TriForceReproduction.run(quick: request.quick, output: request.reportDirectory) {
@@ -73,6 +77,7 @@ enum ReproduceCommand: Command {
       Data(
         "frontier reproduce: \(reproduction.summary)\(quick ? " (quick)" : ""); report in \(out), cache in \(reproduction.fixedCache ?? work)\n"
           .utf8))
-    try reproduction.run(ReproductionRequest(quick: quick, reportDirectory: out, workDirectory: work))
+    try reproduction.run(
+      ReproductionRequest(quick: quick, reportDirectory: out, workDirectory: work, only: args.string("only")))
   }
 }

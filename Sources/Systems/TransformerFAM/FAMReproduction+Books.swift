@@ -137,7 +137,8 @@ extension FAMReproduction {
       \(s.bookSequences) sequences of \(s.bookLength) tokens, loss per position averaged in buckets of \(bucket).
       "LoRA-tuned" arms trained rank-8 LoRA on every projection (plus the FAM prompt) for \(s.bookSteps) steps of
       2 × \(min(512, s.bookLength)) tokens from \(training.count) other books (AdamW 1e-3; FAM with RSP and position offsets).
-      Untuned FAM uses a random initial FAM prompt: the only new weights.
+      Untuned FAM uses a random initial FAM prompt: the only new weights. Tune ms/step times each arm's tuning on
+      its own, one after the other on a shared machine: not a clean cost comparison (section C is).
 
       \(table.markdown)
 

@@ -11,16 +11,18 @@ import Tokenizers
 public enum FAMReproduction {
   /// The sizes of one run.
   public struct Settings: Sendable {
-    /// Fine-tuning steps per PassKey arm.
-    public var passkeySteps: Int
-    /// Sequences per PassKey step.
-    public var passkeyBatch: Int
-    /// Filler blocks drawn uniformly per training batch.
-    public var trainBlocks: ClosedRange<Int>
+    /// The PassKey training recipe shared by every arm.
+    public var passkey: PasskeyRecipe
+    /// The PassKey header.
+    public var passkeyHeader: PasskeyHeader
+    /// The PassKey arms.
+    public var passkeyArms: [PasskeyArm]
     /// Filler lengths (blocks) tested.
     public var testBlocks: [Int]
     /// Sequences per tested length.
     public var testSequences: Int
+    /// Steps per arm of the alternating timing pass.
+    public var timingSteps: Int
     /// Tokens per held-out Gutenberg sequence.
     public var bookLength: Int
     /// Held-out Gutenberg sequences.
@@ -32,41 +34,76 @@ public enum FAMReproduction {
 
     /// Creates settings.
     public init(
-      passkeySteps: Int, passkeyBatch: Int, trainBlocks: ClosedRange<Int>, testBlocks: [Int], testSequences: Int,
-      bookLength: Int, bookSequences: Int, bookSteps: Int, streamTokens: Int
+      passkey: PasskeyRecipe, passkeyHeader: PasskeyHeader, passkeyArms: [PasskeyArm], testBlocks: [Int],
+      testSequences: Int, timingSteps: Int, bookLength: Int, bookSequences: Int, bookSteps: Int, streamTokens: Int
     ) {
-      self.passkeySteps = passkeySteps
-      self.passkeyBatch = passkeyBatch
-      self.trainBlocks = trainBlocks
+      self.passkey = passkey
+      self.passkeyHeader = passkeyHeader
+      self.passkeyArms = passkeyArms
       self.testBlocks = testBlocks
       self.testSequences = testSequences
+      self.timingSteps = timingSteps
       self.bookLength = bookLength
       self.bookSequences = bookSequences
       self.bookSteps = bookSteps
       self.streamTokens = streamTokens
     }
 
-    /// Minutes on two busy cores.
-    public static let quick = Settings(
-      passkeySteps: 150, passkeyBatch: 4, trainBlocks: 2...8, testBlocks: [2, 4, 8, 16, 32], testSequences: 8,
-      bookLength: 512, bookSequences: 2, bookSteps: 8, streamTokens: 256)
-    /// About half an hour.
-    public static let full = Settings(
-      passkeySteps: 600, passkeyBatch: 4, trainBlocks: 2...16, testBlocks: [2, 4, 8, 16, 32, 64, 128],
-      testSequences: 16, bookLength: 1024, bookSequences: 6, bookSteps: 30, streamTokens: 1024)
+    /// Minutes on two busy cores: three arms, short filler.
+    public static var quick: Settings {
+      var recipe = PasskeyRecipe()
+      recipe.steps = 300
+      recipe.curriculum = PasskeyCurriculum(start: 0...1, end: 0...1, rampSteps: 0)
+      let arms = PasskeyArm.all(block: 32, fam: 4)
+      return Settings(
+        passkey: recipe, passkeyHeader: .short, passkeyArms: [arms[1], arms[2], arms[4]], testBlocks: [0, 1, 4, 16],
+        testSequences: 16, timingSteps: 3, bookLength: 512, bookSequences: 2, bookSteps: 8, streamTokens: 256)
+    }
+
+    /// The full run: seven PassKey arms (about an hour of single-threaded training) and the book sections.
+    public static var full: Settings {
+      var recipe = PasskeyRecipe()
+      recipe.steps = 1000
+      recipe.cooldownSteps = 250
+      recipe.statePassingStartStep = 300
+      recipe.curriculum = PasskeyCurriculum(start: 0...1, end: 0...16, rampSteps: 600)
+      return Settings(
+        passkey: recipe, passkeyHeader: .short, passkeyArms: PasskeyArm.all(block: 32, fam: 4),
+        testBlocks: [0, 1, 2, 4, 8, 16, 32, 64, 128], testSequences: 64, timingSteps: 10, bookLength: 1024,
+        bookSequences: 6, bookSteps: 30, streamTokens: 1024)
+    }
   }
 
   /// Runs everything and writes `README.md` and the plots into `reportDirectory`; returns the README path.
-  /// `workDirectory` holds nothing yet (the run keeps its models in memory).
+  /// `workDirectory` caches the PassKey arms' results. `only` = "passkey" or "passkey:I,J" trains just those
+  /// PassKey arms (indices into the settings' arms) into the cache and writes no report, so that arms can be
+  /// trained in parallel processes before the full command assembles the report.
   @discardableResult
-  public static func run(quick: Bool, reportDirectory: String, workDirectory: String) throws -> String {
-    try run(
-      settings: quick ? Settings.quick : Settings.full, label: quick ? "quick" : "full",
-      command: "frontier reproduce fam" + (quick ? " --quick" : ""), reportDirectory: reportDirectory,
+  public static func run(quick: Bool, reportDirectory: String, workDirectory: String, only: String? = nil) throws
+    -> String
+  {
+    let settings = quick ? Settings.quick : Settings.full
+    let command = "frontier reproduce fam" + (quick ? " --quick" : "")
+    if let only {
+      let parts = only.split(separator: ":", maxSplits: 1).map(String.init)
+      guard parts.first == "passkey" else {
+        throw TensorError("FAMReproduction", "--only \(only): unknown part; use passkey or passkey:I,J")
+      }
+      let all = Array(settings.passkeyArms.indices)
+      let indices = parts.count > 1 ? parts[1].split(separator: ",").compactMap { Int($0) } : all
+      guard !indices.isEmpty, indices.allSatisfy(all.contains) else {
+        throw TensorError("FAMReproduction", "--only \(only): arm indices must lie in 0...\(all.count - 1)")
+      }
+      try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+      try trainPasskeyArms(settings, indices: indices, data: dataDirectory(), workDirectory: workDirectory)
+      return workDirectory
+    }
+    return try run(
+      settings: settings, label: quick ? "quick" : "full", command: command, reportDirectory: reportDirectory,
       workDirectory: workDirectory)
   }
 
-  /// Runs with explicit `settings` (e.g. a longer PassKey training); `label` and `command` go into the README.
+  /// Runs with explicit `settings`; `label` and `command` go into the README.
   @discardableResult
   public static func run(
     settings: Settings, label: String, command: String, reportDirectory: String, workDirectory: String
@@ -77,16 +114,16 @@ public enum FAMReproduction {
     let started = Date()
     var sections: [String] = []
     let s = settings
-    let passkey = try runPasskey(s, data: data, folder: folder)
-    sections.append(passkey)
+    sections.append(try runPasskey(s, data: data, folder: folder, workDirectory: workDirectory))
     sections.append(try runBooks(s, data: data, folder: folder))
     let minutes = Date().timeIntervalSince(started) / 60
     let readme = """
       # TransformerFAM reproduction (\(label) run)
 
       Command: `\(command)` (system: Sources/Systems/TransformerFAM, paper
-      arXiv 2404.09173). Wall time \(String(format: "%.1f", minutes)) min on a shared 2-core CPU. Every number
-      below comes from this one run.
+      arXiv 2404.09173). Wall time \(String(format: "%.1f", minutes)) min on a shared 2-core CPU (PassKey arms
+      already in the work directory's cache are not retrained; see section A). Every number below comes from
+      this command.
 
       \(sections.joined(separator: "\n\n"))
       """
@@ -104,98 +141,5 @@ public enum FAMReproduction {
   /// Prints a progress line to stderr.
   static func log(_ text: String) {
     FileHandle.standardError.write(Data(("[fam] " + text + "\n").utf8))
-  }
-
-  /// PassKey arms on the stories260K parent: BSWA M0, M1, M2 and FAM (m = 0, f = 4), b = 32.
-  static func runPasskey(_ s: Settings, data: String, folder: ReportFolder) throws -> String {
-    let modelPath = (data as NSString).appendingPathComponent("llama2c/stories260K.bin")
-    let tokenizerPath = (data as NSString).appendingPathComponent("llama2c/tok512.bin")
-    let fillerPath = (data as NSString).appendingPathComponent("tinystories/tinystories_val_prefix.yuninxia.txt")
-    let tokenizer = try TokenizerLoader.load(tokenizerPath)
-    let block = 32
-    let task = try PasskeyTask(tokenizer: tokenizer, fillerPath: fillerPath, blockSize: block)
-    log("passkey: \(task.distinctDigits) distinct digit tokens")
-    let arms: [(String, FAMConfiguration)] = [
-      ("BSWA M0", FAMConfiguration(mode: .bswa, blockSize: block, memoryBlocks: 0, famLength: 0)),
-      ("BSWA M1", FAMConfiguration(mode: .bswa, blockSize: block, memoryBlocks: 1, famLength: 0)),
-      ("BSWA M2", FAMConfiguration(mode: .bswa, blockSize: block, memoryBlocks: 2, famLength: 0)),
-      ("FAM m=0 f=4", FAMConfiguration(mode: .fam, blockSize: block, memoryBlocks: 0, famLength: 4)),
-    ]
-    var table = MarkdownTable(
-      header: ["Arm", "Receptive field (tokens)", "Train ms/step", "Final train loss"]
-        + s.testBlocks.map { "@\($0) blocks" })
-    var series: [SVGPlot.Series] = []
-    let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
-    for (index, (name, configuration)) in arms.enumerated() {
-      let parent = try Llama(llama2cPath: modelPath)
-      var generator = RandomGenerator(seed: 42)
-      let model = try FAMModel(parent: parent, configuration: configuration, generator: &generator)
-      let trainer = FAMTrainer(model: model, options: FAMTrainingOptions(learningRate: 2e-3, seed: 1))
-      var data = RandomGenerator(seed: 7)
-      let clock = ContinuousClock()
-      let start = clock.now
-      var losses: [Double] = []
-      for step in 0..<s.passkeySteps {
-        let blocks = s.trainBlocks.lowerBound + Int(data.next() % UInt64(s.trainBlocks.count))
-        let batch = task.batch(s.passkeyBatch, fillerBlocks: blocks, generator: &data)
-        losses.append(Double(try trainer.step(ids: batch.ids, targets: batch.targets)))
-        if step % 20 == 0 { log("passkey \(name) step \(step) loss \(String(format: "%.3f", losses.last!))") }
-      }
-      let msPerStep = (clock.now - start).seconds * 1000 / Double(max(s.passkeySteps, 1))
-      model.eval()
-      var accuracies: [Double] = []
-      var digitAccuracies: [Double] = []
-      var evaluation = RandomGenerator(seed: 99)
-      for blocks in s.testBlocks {
-        var correct = 0.0
-        var digits = 0.0
-        var remaining = s.testSequences
-        while remaining > 0 {
-          let size = min(remaining, 4)
-          let batch = task.batch(size, fillerBlocks: blocks, generator: &evaluation)
-          let accuracy = try model.passkeyAccuracy(ids: batch.ids, targets: batch.targets)
-          correct += accuracy.sequences * Double(size)
-          digits += accuracy.digits * Double(size)
-          remaining -= size
-        }
-        accuracies.append(correct / Double(s.testSequences))
-        digitAccuracies.append(digits / Double(s.testSequences))
-        log("passkey \(name) @\(blocks) blocks: key \(accuracies.last!), digits \(digitAccuracies.last!)")
-      }
-      let layers = parent.config.layers
-      let field = configuration.mode == .fam ? "unbounded" : "\((layers * configuration.memoryBlocks + 1) * block)"
-      let tail = losses.suffix(10)
-      table.append(
-        [
-          name, field, ReportFormat.fixed(msPerStep, digits: 0),
-          ReportFormat.fixed(tail.reduce(0, +) / Double(max(tail.count, 1))),
-        ]
-          + zip(accuracies, digitAccuracies).map {
-            ReportFormat.fixed($0 * 100, digits: 0) + "% (" + ReportFormat.fixed($1 * 100, digits: 0) + "%)"
-          })
-      series.append(
-        SVGPlot.Series(
-          name: name, points: zip(s.testBlocks, accuracies).map { (log2(Double($0)), $1 * 100) },
-          color: colors[index]))
-    }
-    try folder.write(
-      SVGPlot.lineChart(
-        title: "PassKey accuracy vs filler length", xLabel: "log2(filler blocks of 32 tokens)",
-        yLabel: "accuracy (%)", series: series), to: "passkey.svg")
-    let trainRange = "\(s.trainBlocks.lowerBound)–\(s.trainBlocks.upperBound)"
-    return """
-      ## A. PassKey retrieval
-
-      Parent: llama2.c stories260K (5 layers, width 64, 8 heads, 4 KV heads, tok512), fully fine-tuned per arm
-      for \(s.passkeySteps) steps of \(s.passkeyBatch) sequences (AdamW 2e-3, clip 1) with \(trainRange) filler
-      blocks of b = 32 TinyStories tokens; FAM with Random Position Offset and Random State Passing (p = 0.8).
-      Test: \(s.testSequences) fresh sequences per length, teacher-forced, a sequence counts when all 5 answer
-      digits are the argmax (chance 0.001%); in brackets the fraction of digits right (chance 10%). BSWA's receptive field is (layers·m + 1)·b tokens; the key sits in
-      the first block, so BSWA can only answer while the whole sequence fits in it.
-
-      \(table.markdown)
-
-      ![PassKey accuracy](passkey.svg)
-      """
   }
 }

@@ -2,19 +2,40 @@ import Foundation
 import TensorCore
 import Tokenizers
 
+/// The text around the pass key.
+public enum PasskeyHeader: String, Sendable {
+  /// The paper's Fig. 10 header ("There is important info hidden inside a lot of irrelevant text...").
+  case paper
+  /// No header sentence: BOS, "The pass key is", the key; the whole 0-filler sequence fits in one block of 32.
+  case short
+}
+
+/// One batch of PassKey sequences [B, T]: answer targets, and next-token targets on everything else.
+public struct PasskeyBatch {
+  /// Input ids [B, T].
+  public var ids: Tensor
+  /// The five answer digits as targets, -100 elsewhere [B, T].
+  public var targets: Tensor
+  /// Next-token targets on every position except the answers (for an auxiliary LM loss) [B, T].
+  public var languageTargets: Tensor
+}
+
 /// Synthetic PassKey retrieval (the paper's Fig. 10 format, scaled down): a header, "the pass key is" and five
 /// digits, F blocks of real filler text, "what is the pass key?", and the five answer digits. Only the answer
-/// digits carry loss.
+/// digits carry the main loss.
 public struct PasskeyTask: Sendable {
   /// Block size b: filler comes in whole blocks.
   public let blockSize: Int
+  /// The header in use.
+  public let headerStyle: PasskeyHeader
   private let filler: [Int]
   private let header: [Int]
   private let question: [Int]
   private let digits: [[Int]]
+  private let passIntro: [Int]
 
   /// Builds the task from a tokenizer and a filler text file (e.g. the TinyStories validation prefix).
-  public init(tokenizer: any Tokenizer, fillerPath: String, blockSize: Int) throws {
+  public init(tokenizer: any Tokenizer, fillerPath: String, blockSize: Int, header: PasskeyHeader = .paper) throws {
     guard let bytes = FileManager.default.contents(atPath: fillerPath) else {
       throw TensorError("PasskeyTask", "\(fillerPath): cannot read the filler text; check FRONTIER_DATA")
     }
@@ -24,9 +45,16 @@ public struct PasskeyTask: Sendable {
       throw TensorError("PasskeyTask", "\(fillerPath): too little filler text (\(filler.count) tokens)")
     }
     self.blockSize = blockSize
-    header = tokenizer.encode(
-      "There is important info hidden inside a lot of irrelevant text. Find it and memorize it.", addSpecialTokens: true
-    )
+    headerStyle = header
+    let bos = tokenizer.encode("", addSpecialTokens: true)
+    switch header {
+    case .paper:
+      self.header = tokenizer.encode(
+        "There is important info hidden inside a lot of irrelevant text. Find it and memorize it.",
+        addSpecialTokens: true)
+    case .short:
+      self.header = bos
+    }
     question = tokenizer.encode(" What is the pass key? The pass key is", addSpecialTokens: false)
     // One token per digit: the last token of " d" is the digit itself in byte-fallback vocabularies.
     digits = (0..<10).map { Array(tokenizer.encode(" \($0)", addSpecialTokens: false).suffix(1)) }
@@ -37,11 +65,17 @@ public struct PasskeyTask: Sendable {
   /// How many distinct tokens the ten digits got (10 when each digit is its own token).
   public let distinctDigits: Int
 
-  private let passIntro: [Int]
+  /// Tokens of a sequence with no filler (header, key, question, answer).
+  public var overheadLength: Int { header.count + passIntro.count + question.count + 10 }
 
-  /// One sequence with `fillerBlocks` blocks of filler: input ids, targets (-100 except the answer digits)
-  /// and the number of answer tokens.
-  public func example(fillerBlocks: Int, generator: inout RandomGenerator) -> (ids: [Int], targets: [Int]) {
+  /// The position of the first key digit (0-based).
+  public var keyPosition: Int { header.count + passIntro.count }
+
+  /// One sequence with `fillerBlocks` blocks of filler: input ids, answer targets (-100 except the answer
+  /// digits) and next-token targets on every other position.
+  public func example(fillerBlocks: Int, generator: inout RandomGenerator) -> (
+    ids: [Int], targets: [Int], languageTargets: [Int]
+  ) {
     let key = (0..<5).flatMap { _ in digits[Int(generator.next() % 10)] }
     let fillerLength = fillerBlocks * blockSize
     let start = Int(generator.next() % UInt64(filler.count - fillerLength))
@@ -49,19 +83,22 @@ public struct PasskeyTask: Sendable {
     let sequence = prompt + key
     let ids = Array(sequence.dropLast())
     var targets = [Int](repeating: -100, count: ids.count)
-    for i in (prompt.count - 1)..<ids.count { targets[i] = sequence[i + 1] }
-    return (ids, targets)
+    var language = Array(sequence.dropFirst())
+    for i in (prompt.count - 1)..<ids.count {
+      targets[i] = sequence[i + 1]
+      language[i] = -100
+    }
+    return (ids, targets, language)
   }
 
   /// A batch [B, T] of sequences with the same filler length.
-  public func batch(_ size: Int, fillerBlocks: Int, generator: inout RandomGenerator) -> (ids: Tensor, targets: Tensor)
-  {
+  public func batch(_ size: Int, fillerBlocks: Int, generator: inout RandomGenerator) -> PasskeyBatch {
     let examples = (0..<size).map { _ in example(fillerBlocks: fillerBlocks, generator: &generator) }
     let length = examples[0].ids.count
-    return (
-      Tensor(indices: examples.flatMap(\.ids), shape: [size, length]),
-      Tensor(indices: examples.flatMap(\.targets), shape: [size, length])
-    )
+    return PasskeyBatch(
+      ids: Tensor(indices: examples.flatMap(\.ids), shape: [size, length]),
+      targets: Tensor(indices: examples.flatMap(\.targets), shape: [size, length]),
+      languageTargets: Tensor(indices: examples.flatMap(\.languageTargets), shape: [size, length]))
   }
 }
 

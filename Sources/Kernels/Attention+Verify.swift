@@ -218,22 +218,22 @@ struct RegisterBlock16 {
   /// Rows `src + i * width` (16 floats each).
   @inline(__always) init(rows src: UnsafePointer<Float>, width: Int) {
     self.init(
-        x0: Self.load(src + 0 * width),
-        x1: Self.load(src + 1 * width),
-        x2: Self.load(src + 2 * width),
-        x3: Self.load(src + 3 * width),
-        x4: Self.load(src + 4 * width),
-        x5: Self.load(src + 5 * width),
-        x6: Self.load(src + 6 * width),
-        x7: Self.load(src + 7 * width),
-        x8: Self.load(src + 8 * width),
-        x9: Self.load(src + 9 * width),
-        x10: Self.load(src + 10 * width),
-        x11: Self.load(src + 11 * width),
-        x12: Self.load(src + 12 * width),
-        x13: Self.load(src + 13 * width),
-        x14: Self.load(src + 14 * width),
-        x15: Self.load(src + 15 * width))
+      x0: Self.load(src + 0 * width),
+      x1: Self.load(src + 1 * width),
+      x2: Self.load(src + 2 * width),
+      x3: Self.load(src + 3 * width),
+      x4: Self.load(src + 4 * width),
+      x5: Self.load(src + 5 * width),
+      x6: Self.load(src + 6 * width),
+      x7: Self.load(src + 7 * width),
+      x8: Self.load(src + 8 * width),
+      x9: Self.load(src + 9 * width),
+      x10: Self.load(src + 10 * width),
+      x11: Self.load(src + 11 * width),
+      x12: Self.load(src + 12 * width),
+      x13: Self.load(src + 13 * width),
+      x14: Self.load(src + 14 * width),
+      x15: Self.load(src + 15 * width))
   }
 
   @inline(__always) init(

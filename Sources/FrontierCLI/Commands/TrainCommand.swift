@@ -235,7 +235,8 @@ enum TrainCommand: Command {
     guard language.contextLength >= settings.contextLength else {
       throw UsageError(
         message: "frontier train: --context \(settings.contextLength) exceeds the \(language.contextLength) "
-          + "positions of --init \(path); pass --context \(language.contextLength) or less")
+          + "positions of --init \(path); pass --context \(language.contextLength) or less, or --rope-base to "
+          + "retrain a Llama at a longer context")
     }
     let module = loaded.module
     let save: (String) throws -> Void

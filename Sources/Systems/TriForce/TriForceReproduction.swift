@@ -124,7 +124,8 @@ public enum TriForceReproduction {
         + "than every other method at every temperature."
       : "The speed goal (at least 2× autoregressive decoding and faster than every other method at the longest "
         + "context, \(longest) tokens) does **not** hold in this run."
-    return ([verdict, ""] + lines).joined(separator: "\n")
+    let why = "Pass costs, the cost model and why: `Sources/Systems/TriForce/README.md` (Results so far)."
+    return ([verdict, ""] + lines + ["", why]).joined(separator: "\n")
   }
 
   /// README.md (tables), results.json and speedup.svg.

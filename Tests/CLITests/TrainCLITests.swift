@@ -113,3 +113,34 @@ import Testing
     #expect(wrong.status != 0 && wrong.stderr.contains("q_proj"), "stderr: \(wrong.stderr)")
   }
 }
+
+/// `frontier train --init … --rope-base`: a Llama retrained with a new RoPE base at a longer context.
+@Suite struct RopeBaseTrainCLITests {
+  @Test func ropeBaseRetrainsBeyondTheCheckpointsContext() throws {
+    guard CLIHarness.binary != nil else { return }
+    let folder = try CLIHarness.temporaryFolder()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let data = try TrainCLITests.prepareByteShards(
+      in: folder, lines: (0..<200).map { "Row \($0): a bird sang on branch \($0 * 3 % 7) at dawn." })
+    let common = [
+      "train", "--data", data, "--batch", "2", "--eval-every", "0", "--checkpoint-every", "0", "--log-every", "1",
+      "--seed", "5", "--steps", "2",
+    ]
+    let base = folder.appendingPathComponent("base").path
+    let pretrain = try CLIHarness.frontier(
+      common + ["--model", "llama", "--layers", "1", "--heads", "2", "--width", "32", "--context", "16", "--out", base])
+    #expect(pretrain.status == 0, "stderr: \(pretrain.stderr)")
+    let refused = try CLIHarness.frontier(
+      common + ["--init", base + "/model", "--context", "48", "--out", base + "-refused"])
+    #expect(refused.status != 0 && refused.stderr.contains("--rope-base"), "stderr: \(refused.stderr)")
+    let long = folder.appendingPathComponent("long").path
+    let retrained = try CLIHarness.frontier(
+      common + ["--init", base + "/model", "--rope-base", "50000", "--context", "48", "--out", long])
+    #expect(retrained.status == 0, "stderr: \(retrained.stderr)")
+    let config =
+      try JSONSerialization.jsonObject(
+        with: Data(contentsOf: URL(fileURLWithPath: long + "/model/config.json"))) as? [String: Any]
+    #expect((config?["rope_theta"] as? NSNumber)?.doubleValue == 50000, "\(String(describing: config))")
+    #expect((config?["max_position_embeddings"] as? NSNumber)?.intValue == 48, "\(String(describing: config))")
+  }
+}

@@ -3,7 +3,7 @@ import Testing
 @testable import Kernels
 
 /// Deterministic uniform numbers in [-1, 1).
-private func sharedKeyRandom(_ count: Int, seed: UInt64) -> [Float] {
+func sharedKeyRandom(_ count: Int, seed: UInt64) -> [Float] {
   var state = seed
   return (0..<count).map { _ in
     state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
@@ -44,5 +44,35 @@ private func sharedKeyRandom(_ count: Int, seed: UInt64) -> [Float] {
       q: q, k: k, v: v, out: &slow, logSumExp: &slowLSE, shape: s, mask: c.mask, bias: nil, scale: 0.3)
     #expect(zip(fast, slow).allSatisfy { abs($0 - $1) < 3e-5 }, "out")
     #expect(zip(fastLSE, slowLSE).allSatisfy { $0 == $1 || abs($0 - $1) < 3e-5 }, "logSumExp")
+  }
+}
+
+@Suite struct AttentionSharedKeyPlainPathTests {
+  static let cases: [SmallQueryCase] = [
+    .init("Tq7 D64 partial key tile", b: 1, h: 6, hkv: 6, tq: 7, tk: 1001, d: 64, capacity: 1100),
+    .init("Tq4 D48 GQA group 2", b: 1, h: 4, hkv: 2, tq: 4, tk: 77, d: 48),
+    .init("Tq2 D16 few keys", b: 2, h: 2, hkv: 2, tq: 2, tk: 17, d: 16),
+  ]
+
+  /// The shared-key kernel equals the row-at-a-time kernel (the decoding path) row for row.
+  @Test(arguments: cases)
+  func matchesRowAtATime(_ c: SmallQueryCase) {
+    let s = c.shape
+    #expect(Attention.usesSharedKeys(s, biased: false))
+    let (blocks, d) = (s.batch * s.kvHeads, s.headDim)
+    let k = sharedKeyRandom(blocks * c.capacity * d, seed: 11)
+    let v = sharedKeyRandom(blocks * c.capacity * d, seed: 13)
+    let q = sharedKeyRandom(s.batch * s.heads * s.queryLength * d, seed: 17)
+    let rows = s.batch * s.heads * s.queryLength
+    var shared = [Float](repeating: .nan, count: rows * d)
+    var sharedLSE = [Float](repeating: .nan, count: rows)
+    var plain = shared
+    var plainLSE = sharedLSE
+    Attention.forwardSharedKeys(
+      q: q, k: k, v: v, out: &shared, logSumExp: &sharedLSE, shape: s, mask: c.mask, scale: 0.125)
+    Attention.forwardSmallQuery(
+      q: q, k: k, v: v, out: &plain, logSumExp: &plainLSE, shape: s, mask: c.mask, bias: nil, scale: 0.125)
+    #expect(zip(shared, plain).allSatisfy { abs($0 - $1) < 2e-5 }, "out")
+    #expect(zip(sharedLSE, plainLSE).allSatisfy { abs($0 - $1) < 2e-5 }, "logSumExp")
   }
 }

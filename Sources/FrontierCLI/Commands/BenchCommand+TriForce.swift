@@ -53,14 +53,27 @@ extension BenchCommand {
       temperature: try args.float("temperature", default: 0.6), topP: try args.float("top-p", default: 0.9), seed: 1)
     let options = GenerationOptions(maxTokens: maxTokens, sampling: sampling)
     let decoder = try TriForceDecoder(target: target, draft: draft, configuration: configuration)
-    let passTimes = try passCosts(target: target, draft: draft, prompt: prompt, budget: configuration.budget)
-    let plain = try decoder.run(.autoregressive, prompt: prompt, options: options)
-    let triforce = try decoder.run(.triforce, prompt: prompt, options: options)
+    // One prefill for the pass costs and both methods; the methods alternate (A B A B) and speed is total
+    // tokens over total time.
+    let prefill = try decoder.prefill(prompt)
+    let passTimes = try passCosts(target: target, draft: draft, prefill: prefill, budget: configuration.budget)
+    var plainRuns: [DecodingRun] = []
+    var triforceRuns: [DecodingRun] = []
+    for _ in 0..<2 {
+      plainRuns.append(try decoder.run(.autoregressive, prompt: prompt, options: options, prefilled: prefill))
+      triforceRuns.append(try decoder.run(.triforce, prompt: prompt, options: options, prefilled: prefill))
+    }
+    let speed = { (runs: [DecodingRun]) -> Double in
+      let seconds = runs.map(\.decodeSeconds).reduce(0, +)
+      return seconds > 0 ? Double(runs.map(\.tokens.count).reduce(0, +)) / seconds : 0
+    }
+    let (plainSpeed, triforceSpeed) = (speed(plainRuns), speed(triforceRuns))
+    let triforce = triforceRuns[0]
     let results: [(String, Double, String)] =
       [
-        ("autoregressive_tokens_per_s", plain.tokensPerSecond, "target with its full cache, \(context)-token prompt"),
-        ("triforce_tokens_per_s", triforce.tokensPerSecond, "draft -> retrieval cache -> full cache"),
-        ("speedup", plain.tokensPerSecond > 0 ? triforce.tokensPerSecond / plain.tokensPerSecond : 0, "ratio"),
+        ("autoregressive_tokens_per_s", plainSpeed, "target with its full cache, \(context)-token prompt"),
+        ("triforce_tokens_per_s", triforceSpeed, "draft -> retrieval cache -> full cache"),
+        ("speedup", plainSpeed > 0 ? triforceSpeed / plainSpeed : 0, "ratio (runs alternated A B A B)"),
         ("acceptance_draft", triforce.draftAcceptance ?? 0, "draft tokens kept by the retrieval level"),
         ("acceptance_retrieval", triforce.topAcceptance ?? 0, "retrieval tokens kept by the full cache"),
         ("context", Double(context), "prompt tokens"),
@@ -70,17 +83,11 @@ extension BenchCommand {
 
   /// Milliseconds of one target pass over k = 1, 3, 7 new tokens with the full cache, one with the retrieval
   /// cache (3 tokens) and one draft pass (the paper's T_p(k), T_r, T_q; best of 3).
-  static func passCosts(target: LanguageModel, draft: LanguageModel, prompt: [Int], budget: Int) throws -> [(
-    String, Double, String
-  )] {
-    let full = target.makeCache(batch: 1, capacity: prompt.count + 16)
-    full.recordsQueries = true
-    _ = try withoutGradients {
-      for start in stride(from: 0, to: prompt.count, by: 1024) {
-        let piece = Array(prompt[start..<min(prompt.count, start + 1024)])
-        _ = try target.logits(Tensor(indices: piece, shape: [1, piece.count]), cache: full)
-      }
-    }
+  static func passCosts(target: LanguageModel, draft: LanguageModel, prefill: PromptPrefill, budget: Int) throws
+    -> [(String, Double, String)]
+  {
+    let prompt = prefill.prompt
+    let full = try prefill.cache(of: target, extraCapacity: 16)
     func cost(_ model: LanguageModel, _ cache: KVCache, tokens: Int) throws -> Double {
       let base = cache.length
       let ids = Tensor(indices: Array(prompt.suffix(tokens)), shape: [1, tokens])
@@ -94,7 +101,8 @@ extension BenchCommand {
       if let failure { throw failure }
       return seconds * 1000
     }
-    let retrieval = try RetrievalCache(budget: budget, chunk: 8).build(from: full, extraCapacity: 16)
+    let retrieval = try RetrievalCache(budget: budget, chunk: 8).build(
+      from: full, queries: prefill.lastQueries, extraCapacity: 16)
     let window = draft.makeCache(batch: 1, capacity: 256)
     _ = try withoutGradients {
       try draft.logits(Tensor(indices: Array(prompt.prefix(240)), shape: [1, 240]), cache: window)

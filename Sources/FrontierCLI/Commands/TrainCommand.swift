@@ -16,6 +16,8 @@ struct ModelSettings: Codable, Equatable {
   var width: Int
   /// The checkpoint the weights start from (`--init`), when not random.
   var initialWeights: String? = nil
+  /// The RoPE base a Llama `--init` is retrained with (`--rope-base`), when changed.
+  var ropeBase: Float? = nil
   /// LoRA rank, alpha and target layer names, when only adapters train.
   var lora: LoRASettings? = nil
 
@@ -79,6 +81,9 @@ enum TrainCommand: Command {
     OptionSpec("width", value: "N", default: "128", "model width"),
     OptionSpec("vocab", value: "N", default: "from meta.json", "vocabulary size"),
     OptionSpec("init", value: "PATH", "start from this checkpoint (HF folder or llama2.c .bin) instead of random"),
+    OptionSpec(
+      "rope-base", value: "F",
+      "with a Llama --init: retrain with this RoPE base, at --context positions even beyond the checkpoint's"),
     OptionSpec("lora-rank", value: "N", "train LoRA adapters of this rank only (base weights frozen)"),
     OptionSpec("lora-alpha", value: "F", default: "2 x rank", "LoRA scaling numerator (scale = alpha / rank)"),
     OptionSpec("lora-targets", value: "NAMES", default: "q_proj,v_proj", "comma-separated Linear layer names"),
@@ -139,7 +144,8 @@ enum TrainCommand: Command {
     var generator = RandomGenerator(seed: configuration.seed)
     let model: TrainableModel
     if let initial = args.string("init") {
-      model = try pretrainedModel(initial, settings: &settings, data: data, meta: meta)
+      let ropeBase = try args.string("rope-base").map { _ in try args.float("rope-base", default: 10_000) }
+      model = try pretrainedModel(initial, settings: &settings, data: data, meta: meta, ropeBase: ropeBase)
     } else {
       guard settings.vocabularySize >= meta.vocabularySize else {
         throw UsageError(
@@ -201,9 +207,23 @@ enum TrainCommand: Command {
 
   /// A pretrained checkpoint as a trainable model; the settings record its shape and path for resume checks.
   private static func pretrainedModel(
-    _ path: String, settings: inout ModelSettings, data: String, meta: PreparedDataset
+    _ path: String, settings: inout ModelSettings, data: String, meta: PreparedDataset, ropeBase: Float?
   ) throws -> TrainableModel {
-    let loaded = try ModelRegistry.load(path)
+    var loaded = try ModelRegistry.load(path)
+    if let ropeBase {
+      guard case .llama(let original) = loaded, ropeBase > 0 else {
+        throw UsageError(message: "frontier train: --rope-base needs a positive value and a Llama --init (\(path))")
+      }
+      // The same weights under a new RoPE base and context (RoPE has no position table to resize).
+      var config = original.config
+      config.ropeTheta = ropeBase
+      config.contextLength = max(config.contextLength, settings.contextLength)
+      var generator = RandomGenerator(seed: 0)
+      let retuned = try Llama(config, generator: &generator)
+      try retuned.update(parameters: original.parameters())
+      loaded = .llama(retuned)
+      settings.ropeBase = ropeBase
+    }
     guard let language = loaded.languageModel else {
       throw UsageError(message: "frontier train: --init \(path) holds an encoder; pass a causal language model")
     }
@@ -215,7 +235,8 @@ enum TrainCommand: Command {
     guard language.contextLength >= settings.contextLength else {
       throw UsageError(
         message: "frontier train: --context \(settings.contextLength) exceeds the \(language.contextLength) "
-          + "positions of --init \(path); pass --context \(language.contextLength) or less")
+          + "positions of --init \(path); pass --context \(language.contextLength) or less, or --rope-base to "
+          + "retrain a Llama at a longer context")
     }
     let module = loaded.module
     let save: (String) throws -> Void

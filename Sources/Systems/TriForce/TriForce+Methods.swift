@@ -57,6 +57,16 @@ public struct PromptPrefill {
   let queries: [Tensor]
   /// Seconds the prefill took.
   public let seconds: Double
+
+  /// The last prompt token's query row per layer (what the retrieval cache scores chunks against).
+  public var lastQueries: [Tensor] { queries }
+
+  /// A new dense cache of `model` holding this prefill, with room for `extraCapacity` more rows.
+  public func cache(of model: LanguageModel, extraCapacity: Int) throws -> KVCache {
+    let cache = model.makeCache(batch: 1, capacity: prompt.count - 1 + extraCapacity)
+    try cache.load(keys: keys, values: values, position: prompt.count - 1)
+    return cache
+  }
 }
 
 extension TriForceDecoder {

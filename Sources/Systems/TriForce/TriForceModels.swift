@@ -20,6 +20,15 @@ public enum TriForceModels {
     return (try extended(model, to: contextLength), true)
   }
 
+  /// The context length and RoPE base a Llama folder's `config.json` declares (what it was trained for).
+  public static func declaredShape(at path: String) throws -> (contextLength: Int, ropeBase: Float) {
+    let file = (path as NSString).appendingPathComponent("config.json")
+    guard let bytes = FileManager.default.contents(atPath: file),
+      let config = try? JSONDecoder().decode(LlamaConfiguration.self, from: bytes)
+    else { throw TriForceError("\(file): not a readable Llama config.json") }
+    return (config.contextLength, config.ropeTheta)
+  }
+
   /// The same weights with `max_position_embeddings` set to `contextLength`.
   public static func extended(_ model: Llama, to contextLength: Int) throws -> Llama {
     var config = model.config

@@ -49,6 +49,12 @@ public enum TriForceReproduction {
     let maxTokens = quick ? 24 : 64
     let configuration = TriForceConfiguration(budget: quick ? 512 : 4096)
     let longest = (contexts.max() ?? 0) + maxTokens + 64
+    let declared = try TriForceModels.declaredShape(at: targetPath)
+    let drafted = try TriForceModels.declaredShape(at: draftPath)
+    let models =
+      "The target was trained at \(declared.contextLength) tokens with RoPE base \(Int(declared.ropeBase)), the "
+      + "draft at \(drafted.contextLength) tokens (it only ever reads its \(configuration.draftCache)-row StreamingLLM "
+      + "cache); prompts longer than the target's training length lower acceptance, not correctness."
     let targetModel = try TriForceModels.llama(at: targetPath, contextLength: longest).model
     let draftModel = try TriForceModels.llama(at: draftPath, contextLength: longest).model
     let decoder = try TriForceDecoder(target: targetModel, draft: draftModel, configuration: configuration)
@@ -62,13 +68,21 @@ public enum TriForceReproduction {
       for temperature in temperatures {
         let options = GenerationOptions(
           maxTokens: maxTokens, sampling: SamplingOptions(temperature: temperature, topP: 0.9, seed: 7))
-        var baseline = 0.0
+        // Every method runs twice, in order and then in reverse (A B … B A), so that a slow spell of the
+        // shared machine weighs on all methods alike; a method's speed is that of its faster run (a pause of
+        // the whole process, which this machine's other users cause, then spoils at most one run).
+        var runs: [DecodingMethod: [DecodingRun]] = [:]
+        for method in DecodingMethod.allCases + DecodingMethod.allCases.reversed() {
+          runs[method, default: []].append(
+            try decoder.run(method, prompt: prompt, options: options, prefilled: prefill))
+        }
+        let speed = { (method: DecodingMethod) -> Double in (runs[method] ?? []).map(\.tokensPerSecond).max() ?? 0 }
+        let baseline = speed(.autoregressive)
         for method in DecodingMethod.allCases {
-          let run = try decoder.run(method, prompt: prompt, options: options, prefilled: prefill)
-          if method == .autoregressive { baseline = run.tokensPerSecond }
+          guard let run = runs[method]?.first else { continue }
           let row = Row(
             context: context, temperature: Double(temperature), method: method.rawValue,
-            tokensPerSecond: run.tokensPerSecond, speedup: baseline > 0 ? run.tokensPerSecond / baseline : 0,
+            tokensPerSecond: speed(method), speedup: baseline > 0 ? speed(method) / baseline : 0,
             topAcceptance: run.topAcceptance, draftAcceptance: run.draftAcceptance,
             tokensPerVerification: run.levels.first?.tokensPerRound, setupSeconds: run.setupSeconds)
           rows.append(row)
@@ -79,14 +93,45 @@ public enum TriForceReproduction {
         }
       }
     }
-    try write(rows, to: output, quick: quick, configuration: configuration, target: targetPath, draft: draftPath)
+    try write(
+      rows, to: output, quick: quick, configuration: configuration, target: targetPath, draft: draftPath,
+      models: models)
     return rows
+  }
+
+  /// Whether TriForce meets the speed goal at the longest context: at least 2× autoregressive decoding and
+  /// faster than every other method, per temperature.
+  static func reading(_ rows: [Row]) -> String {
+    guard let longest = rows.map(\.context).max() else { return "No measurements." }
+    let temperatures = Array(Set(rows.map(\.temperature))).sorted()
+    var lines: [String] = []
+    var holds = true
+    for t in temperatures {
+      let cell = rows.filter { $0.context == longest && $0.temperature == t }
+      guard let tri = cell.first(where: { $0.method == DecodingMethod.triforce.rawValue }) else { continue }
+      let others = cell.filter { $0.method != DecodingMethod.triforce.rawValue && $0.method != "autoregressive" }
+      let best = others.max { $0.speedup < $1.speedup }
+      let fastest = others.allSatisfy { tri.tokensPerSecond > $0.tokensPerSecond }
+      holds = holds && tri.speedup >= 2 && fastest
+      lines.append(
+        "- T \(ReportFormat.fixed(t, digits: 1)): TriForce \(ReportFormat.fixed(tri.speedup, digits: 2))× autoregressive"
+          + (best.map { "; best other method \($0.method) \(ReportFormat.fixed($0.speedup, digits: 2))×" } ?? "")
+          + (fastest ? "; TriForce is the fastest method." : "; TriForce is not the fastest method."))
+    }
+    let verdict =
+      holds
+      ? "The speed goal holds at \(longest) tokens: TriForce is at least 2× autoregressive decoding and faster "
+        + "than every other method at every temperature."
+      : "The speed goal (at least 2× autoregressive decoding and faster than every other method at the longest "
+        + "context, \(longest) tokens) does **not** hold in this run."
+    let why = "Pass costs, the cost model and why: `Sources/Systems/TriForce/README.md` (Results so far)."
+    return ([verdict, ""] + lines + ["", why]).joined(separator: "\n")
   }
 
   /// README.md (tables), results.json and speedup.svg.
   static func write(
     _ rows: [Row], to output: String, quick: Bool, configuration c: TriForceConfiguration, target: String,
-    draft: String
+    draft: String, models: String
   ) throws {
     let folder = try ReportFolder(path: output)
     var table = MarkdownTable(header: [
@@ -124,10 +169,15 @@ public enum TriForceReproduction {
       prompts are the first N tokens of the Gutenberg books; budget \(c.budget), chunk \(c.chunk), γ1 \(c.draftLength),
       γ2 \(c.middleLength), draft cache \(c.sinks) sinks + \(c.draftCache - c.sinks) recent, top-p 0.9. Every method
       samples the target's distribution exactly; speed is decode only (prefill and cache construction excluded),
-      measured on one prompt per context in one run on this machine (shared CPU: numbers are noisy).
+      measured on one prompt per context in one run on this machine: each method decodes it twice, the
+      methods in order and then in reverse order, and tokens/s is that of the faster of the two runs (shared
+      CPU: numbers are noisy).
 
-      The models were trained at 256–512 tokens with RoPE base 10000: at long contexts their predictions
-      degrade, which lowers acceptance (not correctness).
+      \(models)
+
+      ## Reading
+
+      \(reading(rows))
 
       ![speedup](speedup.svg)
 

@@ -24,7 +24,8 @@ extension Llama {
     return try outputLogits(norm(h).reshaped([1, config.hiddenSize]))
   }
 
-  /// Every layer's weights for the fused decoding step, or nil when a layer has biases or adapters.
+  /// Every layer's weights for the fused decoding step, or nil when a layer has biases or adapters or a
+  /// weight that is not a dense float32 array.
   func decodingWeights() -> [DecoderLayerWeights]? {
     var result: [DecoderLayerWeights] = []
     result.reserveCapacity(layers.count)
@@ -35,12 +36,13 @@ extension Llama {
         mlp.gate, mlp.up, mlp.down,
       ]
       guard linears.allSatisfy(\.isBare) else { return nil }
-      result.append(
-        DecoderLayerWeights(
-          attentionNorm: block.attentionNorm.weight, query: attention.queryProjection.weight,
-          key: attention.keyProjection.weight, value: attention.valueProjection.weight,
-          output: attention.outputProjection.weight, mlpNorm: block.mlpNorm.weight, gate: mlp.gate.weight,
-          up: mlp.up.weight, down: mlp.down.weight))
+      let weights = DecoderLayerWeights(
+        attentionNorm: block.attentionNorm.weight, query: attention.queryProjection.weight,
+        key: attention.keyProjection.weight, value: attention.valueProjection.weight,
+        output: attention.outputProjection.weight, mlpNorm: block.mlpNorm.weight, gate: mlp.gate.weight,
+        up: mlp.up.weight, down: mlp.down.weight)
+      guard weights.isDenseFloat32 else { return nil }
+      result.append(weights)
     }
     return result
   }

@@ -53,6 +53,10 @@ import Testing
         recording.recordsQueries = true
         #expect(try model.decodingStepLogits(Tensor(indices: [1], shape: [1, 1]), cache: recording) == nil)
       }
+      let down = model.layers[0].mlp.down.weight
+      model.layers[0].mlp.down.weight = try Tensor.zeros([down.shape[1], down.shape[0]]).transposed()  // a strided view
+      #expect(model.decodingWeights() == nil)
+      model.layers[0].mlp.down.weight = down
       var adapterRng = RandomGenerator(seed: 6)
       try model.addLoRA(rank: 2, alpha: 4, targets: ["q_proj"], generator: &adapterRng)
       #expect(model.decodingWeights() == nil)

@@ -37,6 +37,9 @@ public struct DecoderLayerWeights {
 
   /// Whether any of the weights takes part in a gradient computation.
   public var tracksGradients: Bool { all.contains { $0.requiresGrad } }
+
+  /// Whether every weight is a dense float32 array, as the fused step reads them.
+  public var isDenseFloat32: Bool { all.allSatisfy { $0.dtype == .float32 && $0.isContiguous } }
 }
 
 /// Sizes and options shared by the layers of a ``Tensor/decoderStep(layers:keys:values:row:position:configuration:)``.

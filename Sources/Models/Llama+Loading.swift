@@ -12,8 +12,7 @@ extension Llama {
   /// Builds the model that `checkpoint`'s config describes and copies its weights in.
   public convenience init(checkpoint: HFCheckpoint) throws {
     let config = try checkpoint.configuration(LlamaConfiguration.self)
-    var generator = RandomGenerator(seed: 0)
-    try self.init(config, generator: &generator)
+    try self.init(placeholdersFor: config)
     try checkpoint.load(into: self)
   }
 
@@ -25,8 +24,7 @@ extension Llama {
       vocabularySize: h.vocabularySize, hiddenSize: h.dim, intermediateSize: h.hiddenDim, layers: h.layers,
       heads: h.heads, kvHeads: h.kvHeads, contextLength: h.contextLength, rmsNormEps: 1e-5, ropeTheta: 10_000,
       tiedEmbeddings: h.sharedClassifier, ropeInterleaved: true)
-    var generator = RandomGenerator(seed: 0)
-    try self.init(config, generator: &generator)
+    try self.init(placeholdersFor: config)
     for p in namedParameters() {
       guard let t = file.tensors[p.path] else {
         throw CheckpointError(path: path, problem: "lacks tensor \(p.path)", remedy: "re-export the checkpoint")

@@ -178,14 +178,15 @@ public final class LlamaAttention: Module {
   let headDimensions: Int
   let rotary: RotaryConfiguration
 
-  init(_ c: LlamaConfiguration, generator: inout RandomGenerator) {
+  /// Projections from `linear(inFeatures, outFeatures, bias)`, in the order q, k, v, o.
+  init(_ c: LlamaConfiguration, linear: (Int, Int, Bool) -> Linear) {
     (heads, kvHeads, headDimensions, rotary) = (c.heads, c.kvHeads, c.headDimensions, c.rotary)
     super.init()
     let (w, d, bias) = (c.hiddenSize, c.headDimensions, c.attentionBias)
-    queryProjection = Linear(w, heads * d, bias: bias, generator: &generator)
-    keyProjection = Linear(w, kvHeads * d, bias: bias, generator: &generator)
-    valueProjection = Linear(w, kvHeads * d, bias: bias, generator: &generator)
-    outputProjection = Linear(heads * d, w, bias: bias, generator: &generator)
+    queryProjection = linear(w, heads * d, bias)
+    keyProjection = linear(w, kvHeads * d, bias)
+    valueProjection = linear(w, kvHeads * d, bias)
+    outputProjection = linear(heads * d, w, bias)
   }
 
   /// residual + attention(x) for x [B, T, C]; with a cache the tokens sit at positions P ..< P + T.
@@ -212,13 +213,13 @@ public final class LlamaBlock: Module {
   @Child(key: "post_attention_layernorm") public var mlpNorm: RMSNorm
   @Child(key: "mlp") public var mlp: GatedMLP
 
-  init(_ c: LlamaConfiguration, generator: inout RandomGenerator) {
+  /// A block whose linear layers come from `linear(inFeatures, outFeatures, bias)` (attention's, then the MLP's).
+  init(_ c: LlamaConfiguration, linear: (Int, Int, Bool) -> Linear) {
     super.init()
     attentionNorm = RMSNorm(c.hiddenSize, eps: c.rmsNormEps)
-    attention = LlamaAttention(c, generator: &generator)
+    attention = LlamaAttention(c, linear: linear)
     mlpNorm = RMSNorm(c.hiddenSize, eps: c.rmsNormEps)
-    mlp = GatedMLP(
-      c.hiddenSize, hidden: c.intermediateSize, activation: c.activation, bias: c.mlpBias, generator: &generator)
+    mlp = GatedMLP(c.hiddenSize, hidden: c.intermediateSize, activation: c.activation, bias: c.mlpBias, linear: linear)
   }
 
   func callAsFunction(_ x: Tensor, layer: Int, cache: KVCache?) throws -> Tensor {
@@ -241,16 +242,28 @@ public final class Llama: Module, LanguageModel {
   @Child(key: "lm_head") public var head: Linear?
 
   /// A randomly initialised model (embeddings N(0, 0.02²), PyTorch's default for linear layers).
-  public init(_ config: LlamaConfiguration, generator: inout RandomGenerator) throws {
+  public convenience init(_ config: LlamaConfiguration, generator: inout RandomGenerator) throws {
+    try config.validate()
+    let embedding = Embedding(config.vocabularySize, config.hiddenSize, std: 0.02, generator: &generator)
+    try self.init(config, embedding: embedding) { Linear($0, $1, bias: $2, generator: &generator) }
+  }
+
+  /// A model whose weights are zeros, for a checkpoint to fill (no random numbers are drawn).
+  convenience init(placeholdersFor config: LlamaConfiguration) throws {
+    try config.validate()
+    let embedding = Embedding(weight: Tensor.zeros([config.vocabularySize, config.hiddenSize]))
+    try self.init(config, embedding: embedding, linear: Linear.zeros)
+  }
+
+  /// Assembles the model: `embedding`, then blocks and the untied head from `linear(in, out, bias)`.
+  init(_ config: LlamaConfiguration, embedding: Embedding, linear: (Int, Int, Bool) -> Linear) throws {
     try config.validate()
     self.config = config
     super.init()
-    embedding = Embedding(config.vocabularySize, config.hiddenSize, std: 0.02, generator: &generator)
-    layers = (0..<config.layers).map { _ in LlamaBlock(config, generator: &generator) }
+    self.embedding = embedding
+    layers = (0..<config.layers).map { _ in LlamaBlock(config, linear: linear) }
     norm = RMSNorm(config.hiddenSize, eps: config.rmsNormEps)
-    head =
-      config.tiedEmbeddings
-      ? nil : Linear(config.hiddenSize, config.vocabularySize, bias: false, generator: &generator)
+    head = config.tiedEmbeddings ? nil : linear(config.hiddenSize, config.vocabularySize, false)
   }
 
   public var vocabularySize: Int { config.vocabularySize }

@@ -24,6 +24,12 @@ public final class Linear: Module {
     super.init()
   }
 
+  /// A layer whose weight (and bias) are zeros: a placeholder for weights that a checkpoint fills next,
+  /// without the cost of drawing random numbers.
+  public static func zeros(_ inFeatures: Int, _ outFeatures: Int, bias: Bool) -> Linear {
+    Linear(weight: Tensor.zeros([outFeatures, inFeatures]), bias: bias ? Tensor.zeros([outFeatures]) : nil)
+  }
+
   /// Wraps existing weights.
   public init(weight: Tensor, bias: Tensor? = nil) {
     self.weight = weight

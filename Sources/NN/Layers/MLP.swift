@@ -58,16 +58,27 @@ public final class GatedMLP: Module {
   /// The gate's activation.
   public let activation: Activation
 
-  /// A block of width `hidden`.
-  public init(
+  /// A block of width `hidden`, initialised like PyTorch's linear layers.
+  public convenience init(
     _ dimensions: Int, hidden: Int, activation: Activation = .silu, bias: Bool = false,
     generator: inout RandomGenerator
   ) {
+    self.init(dimensions, hidden: hidden, activation: activation, bias: bias) {
+      Linear($0, $1, bias: $2, generator: &generator)
+    }
+  }
+
+  /// A block of width `hidden` whose projections (gate, up, down, in that order) come from
+  /// `linear(inFeatures, outFeatures, bias)`, e.g. ``Linear/zeros(_:_:bias:)`` for weights a checkpoint fills.
+  public init(
+    _ dimensions: Int, hidden: Int, activation: Activation = .silu, bias: Bool = false,
+    linear: (Int, Int, Bool) -> Linear
+  ) {
     self.activation = activation
     super.init()
-    gate = Linear(dimensions, hidden, bias: bias, generator: &generator)
-    up = Linear(dimensions, hidden, bias: bias, generator: &generator)
-    down = Linear(hidden, dimensions, bias: bias, generator: &generator)
+    gate = linear(dimensions, hidden, bias)
+    up = linear(dimensions, hidden, bias)
+    down = linear(hidden, dimensions, bias)
   }
 
   /// Applies the block.

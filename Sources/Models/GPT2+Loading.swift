@@ -15,8 +15,7 @@ extension GPT2 {
   /// Builds the model that `checkpoint`'s config describes and copies its weights in.
   public convenience init(checkpoint: HFCheckpoint) throws {
     let config = try checkpoint.configuration(GPT2Configuration.self)
-    var generator = RandomGenerator(seed: 0)
-    try self.init(config, generator: &generator)
+    try self.init(placeholdersFor: config)
     let prefix = "transformer."
     try checkpoint.load(into: self) { path in
       path.hasPrefix(prefix) ? [String(path.dropFirst(prefix.count))] : []

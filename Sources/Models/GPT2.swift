@@ -142,10 +142,22 @@ public final class Conv1D: Module {
   @Parameter public var bias: Tensor
 
   /// A layer initialised N(0, 0.02²) with zero bias (GPT-2's initialisation).
-  public init(_ inFeatures: Int, _ outFeatures: Int, generator: inout RandomGenerator) {
-    weight = Tensor.normal([inFeatures, outFeatures], std: 0.02, generator: &generator)
-    bias = Tensor.zeros([outFeatures])
+  public convenience init(_ inFeatures: Int, _ outFeatures: Int, generator: inout RandomGenerator) {
+    self.init(
+      weight: Tensor.normal([inFeatures, outFeatures], std: 0.02, generator: &generator),
+      bias: Tensor.zeros([outFeatures]))
+  }
+
+  /// Wraps existing weights: `weight` [in, out], `bias` [out].
+  public init(weight: Tensor, bias: Tensor) {
+    self.weight = weight
+    self.bias = bias
     super.init()
+  }
+
+  /// A layer of zeros: a placeholder for weights that a checkpoint fills next.
+  public static func zeros(_ inFeatures: Int, _ outFeatures: Int) -> Conv1D {
+    Conv1D(weight: Tensor.zeros([inFeatures, outFeatures]), bias: Tensor.zeros([outFeatures]))
   }
 
   /// Applies the layer over the last axis (the [in, out] weight enters GEMM as a transposed view, no copy).
@@ -165,15 +177,16 @@ public final class GPT2Attention: Module {
   /// so that it travels with the block.
   public let scale: Float
 
-  init(_ c: GPT2Configuration, layerIndex: Int, generator: inout RandomGenerator) {
+  /// Projections from `conv(inFeatures, outFeatures)`: c_attn, then c_proj.
+  init(_ c: GPT2Configuration, layerIndex: Int, conv: (Int, Int) -> Conv1D) {
     heads = c.heads
     self.layerIndex = layerIndex
     var s: Float = c.scaleAttentionWeights ? 1 / Float(c.width / c.heads).squareRoot() : 1
     if c.scaleAttentionByInverseLayerIndex { s /= Float(layerIndex + 1) }
     scale = s
     super.init()
-    qkv = Conv1D(c.width, 3 * c.width, generator: &generator)
-    projection = Conv1D(c.width, c.width, generator: &generator)
+    qkv = conv(c.width, 3 * c.width)
+    projection = conv(c.width, c.width)
   }
 
   func callAsFunction(_ x: Tensor, layer: Int, cache: KVCache?) throws -> Tensor {
@@ -200,15 +213,21 @@ public final class GPT2Block: Module {
   @Child(key: "mlp.c_proj") public var down: Conv1D
   let activation: Activation
 
-  /// A block built as block number `layerIndex` (which fixes its attention scale).
-  public init(_ c: GPT2Configuration, layerIndex: Int, generator: inout RandomGenerator) {
+  /// A block built as block number `layerIndex` (which fixes its attention scale), randomly initialised.
+  public convenience init(_ c: GPT2Configuration, layerIndex: Int, generator: inout RandomGenerator) {
+    self.init(c, layerIndex: layerIndex) { Conv1D($0, $1, generator: &generator) }
+  }
+
+  /// A block built as block number `layerIndex` whose layers come from `conv(inFeatures, outFeatures)`
+  /// (attention's, then the MLP's), e.g. ``Conv1D/zeros(_:_:)`` for weights a checkpoint fills.
+  public init(_ c: GPT2Configuration, layerIndex: Int, conv: (Int, Int) -> Conv1D) {
     activation = c.activation
     super.init()
     norm1 = LayerNorm(c.width, eps: c.layerNormEps)
-    attention = GPT2Attention(c, layerIndex: layerIndex, generator: &generator)
+    attention = GPT2Attention(c, layerIndex: layerIndex, conv: conv)
     norm2 = LayerNorm(c.width, eps: c.layerNormEps)
-    up = Conv1D(c.width, c.mlpWidth, generator: &generator)
-    down = Conv1D(c.mlpWidth, c.width, generator: &generator)
+    up = conv(c.width, c.mlpWidth)
+    down = conv(c.mlpWidth, c.width)
   }
 
   func callAsFunction(_ x: Tensor, layer: Int, cache: KVCache?) throws -> Tensor {
@@ -233,17 +252,43 @@ public final class GPT2: Module, LanguageModel {
   @Child(key: "lm_head") public var head: Linear?
 
   /// A randomly initialised model (GPT-2's N(0, 0.02²) weights).
-  public init(_ config: GPT2Configuration, generator: inout RandomGenerator) throws {
+  public convenience init(_ config: GPT2Configuration, generator: inout RandomGenerator) throws {
+    try config.validate()
+    let tokens = Embedding(config.vocabularySize, config.width, std: 0.02, generator: &generator)
+    let positions = Embedding(config.contextLength, config.width, std: 0.01, generator: &generator)
+    try self.init(config, tokenEmbedding: tokens, positionEmbedding: positions) {
+      Conv1D($0, $1, generator: &generator)
+    }
+    if !config.tiedEmbeddings {
+      head = Linear(config.width, config.vocabularySize, bias: false, generator: &generator)
+    }
+  }
+
+  /// A model whose weights are zeros, for a checkpoint to fill (no random numbers are drawn).
+  convenience init(placeholdersFor config: GPT2Configuration) throws {
+    try config.validate()
+    try self.init(
+      config, tokenEmbedding: Embedding(weight: Tensor.zeros([config.vocabularySize, config.width])),
+      positionEmbedding: Embedding(weight: Tensor.zeros([config.contextLength, config.width])), conv: Conv1D.zeros)
+    if !config.tiedEmbeddings { head = Linear.zeros(config.width, config.vocabularySize, bias: false) }
+  }
+
+  /// Assembles the model from its embeddings and blocks whose layers come from `conv(in, out)`; the head
+  /// starts tied (nil) and the convenience initialisers add an untied one.
+  init(
+    _ config: GPT2Configuration, tokenEmbedding: Embedding, positionEmbedding: Embedding,
+    conv: (Int, Int) -> Conv1D
+  ) throws {
     try config.validate()
     self.config = config
     super.init()
-    tokenEmbedding = Embedding(config.vocabularySize, config.width, std: 0.02, generator: &generator)
-    positionEmbedding = Embedding(config.contextLength, config.width, std: 0.01, generator: &generator)
+    self.tokenEmbedding = tokenEmbedding
+    self.positionEmbedding = positionEmbedding
     blocks = (0..<config.layers).map {
-      GPT2Block(config, layerIndex: config.attentionLayerIndices?[$0] ?? $0, generator: &generator)
+      GPT2Block(config, layerIndex: config.attentionLayerIndices?[$0] ?? $0, conv: conv)
     }
     finalNorm = LayerNorm(config.width, eps: config.layerNormEps)
-    head = config.tiedEmbeddings ? nil : Linear(config.width, config.vocabularySize, bias: false, generator: &generator)
+    head = nil
   }
 
   public var vocabularySize: Int { config.vocabularySize }

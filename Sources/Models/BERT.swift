@@ -119,17 +119,18 @@ public final class BERTLayer: Module {
   let heads: Int
   let activation: Activation
 
-  init(_ c: BERTConfiguration, generator: inout RandomGenerator) {
+  /// A layer whose linear layers (with biases) come from `linear(inFeatures, outFeatures, bias)`.
+  init(_ c: BERTConfiguration, linear: (Int, Int, Bool) -> Linear) {
     heads = c.heads
     activation = c.activation
     super.init()
-    query = Linear(c.hiddenSize, c.hiddenSize, generator: &generator)
-    key = Linear(c.hiddenSize, c.hiddenSize, generator: &generator)
-    value = Linear(c.hiddenSize, c.hiddenSize, generator: &generator)
-    attentionOutput = Linear(c.hiddenSize, c.hiddenSize, generator: &generator)
+    query = linear(c.hiddenSize, c.hiddenSize, true)
+    key = linear(c.hiddenSize, c.hiddenSize, true)
+    value = linear(c.hiddenSize, c.hiddenSize, true)
+    attentionOutput = linear(c.hiddenSize, c.hiddenSize, true)
     attentionNorm = LayerNorm(c.hiddenSize, eps: c.layerNormEps)
-    intermediate = Linear(c.hiddenSize, c.intermediateSize, generator: &generator)
-    output = Linear(c.intermediateSize, c.hiddenSize, generator: &generator)
+    intermediate = linear(c.hiddenSize, c.intermediateSize, true)
+    output = linear(c.intermediateSize, c.hiddenSize, true)
     outputNorm = LayerNorm(c.hiddenSize, eps: c.layerNormEps)
   }
 
@@ -159,17 +160,37 @@ public final class BERT: Module {
   @Child(key: "pooler.dense") public var pooler: Linear?
 
   /// A randomly initialised encoder (embeddings N(0, 0.02²)).
-  public init(_ config: BERTConfiguration, pooler: Bool = true, generator: inout RandomGenerator) throws {
+  public convenience init(_ config: BERTConfiguration, pooler: Bool = true, generator: inout RandomGenerator) throws {
+    try config.validate()
+    let c = config.hiddenSize
+    let embeddings = [config.vocabularySize, config.contextLength, config.typeVocabularySize].map {
+      Embedding($0, c, std: 0.02, generator: &generator)
+    }
+    try self.init(config, pooler: pooler, embeddings: embeddings) { Linear($0, $1, bias: $2, generator: &generator) }
+  }
+
+  /// An encoder whose weights are zeros, for a checkpoint to fill (no random numbers are drawn).
+  convenience init(placeholdersFor config: BERTConfiguration, pooler: Bool) throws {
+    try config.validate()
+    let embeddings = [config.vocabularySize, config.contextLength, config.typeVocabularySize].map {
+      Embedding(weight: Tensor.zeros([$0, config.hiddenSize]))
+    }
+    try self.init(config, pooler: pooler, embeddings: embeddings, linear: Linear.zeros)
+  }
+
+  /// Assembles the encoder from its word, position and token-type `embeddings` and linear layers from
+  /// `linear(in, out, bias)` (the layers', then the pooler's).
+  init(
+    _ config: BERTConfiguration, pooler: Bool, embeddings: [Embedding], linear: (Int, Int, Bool) -> Linear
+  ) throws {
     try config.validate()
     self.config = config
     super.init()
     let c = config.hiddenSize
-    wordEmbedding = Embedding(config.vocabularySize, c, std: 0.02, generator: &generator)
-    positionEmbedding = Embedding(config.contextLength, c, std: 0.02, generator: &generator)
-    tokenTypeEmbedding = Embedding(config.typeVocabularySize, c, std: 0.02, generator: &generator)
+    (wordEmbedding, positionEmbedding, tokenTypeEmbedding) = (embeddings[0], embeddings[1], embeddings[2])
     embeddingNorm = LayerNorm(c, eps: config.layerNormEps)
-    layers = (0..<config.layers).map { _ in BERTLayer(config, generator: &generator) }
-    self.pooler = pooler ? Linear(c, c, generator: &generator) : nil
+    layers = (0..<config.layers).map { _ in BERTLayer(config, linear: linear) }
+    self.pooler = pooler ? linear(c, c, true) : nil
   }
 
   /// Last hidden states [B, T, C] for ids [B, T]; `attentionMask` [B, T] (1 real, 0 padding) hides padded keys.
@@ -222,8 +243,7 @@ extension BERT {
     let config = try checkpoint.configuration(BERTConfiguration.self)
     let hasPooler =
       checkpoint.entry("pooler.dense.weight") != nil || checkpoint.entry("bert.pooler.dense.weight") != nil
-    var generator = RandomGenerator(seed: 0)
-    try self.init(config, pooler: hasPooler, generator: &generator)
+    try self.init(placeholdersFor: config, pooler: hasPooler)
     try checkpoint.load(into: self) { ["bert." + $0] }
   }
 

@@ -46,12 +46,11 @@ public enum Gemv {
     _ columns: Range<Int>, m: Int, k: Int, alpha: Float, x: UnsafePointer<Float>, ldx: Int,
     w: UnsafePointer<Float>, ldw: Int, beta: Float, y: UnsafeMutablePointer<Float>, ldy: Int
   ) {
-    if m == 1 && beta == 0 {
-      singleRowColumns(columns, k: k, alpha: alpha, x: x, w: w, ldw: ldw, y: y)
-      return
-    }
     let vectorEnd = k & ~15
     var j = columns.lowerBound
+    if m == 1 && beta == 0 {  // whole blocks of eight columns; the loops below finish the rest
+      j = singleRowBlocks(columns, k: k, alpha: alpha, x: x, w: w, ldw: ldw, y: y)
+    }
     while j + 4 <= columns.upperBound {
       let (w0, w1, w2, w3) = (w + j * ldw, w + (j + 1) * ldw, w + (j + 2) * ldw, w + (j + 3) * ldw)
       for i in 0..<m {
@@ -103,12 +102,13 @@ public enum Gemv {
     }
   }
 
-  /// One row of x: eight weight rows at a time, so eight independent sums hide the FMA latency.
+  /// One row of x, beta = 0: eight weight rows at a time, so eight independent sums hide the FMA latency.
+  /// Covers the whole blocks of eight at the start of `columns` and returns the first column left over.
   @inline(__always)
-  static func singleRowColumns(
+  static func singleRowBlocks(
     _ columns: Range<Int>, k: Int, alpha: Float, x: UnsafePointer<Float>, w: UnsafePointer<Float>, ldw: Int,
     y: UnsafeMutablePointer<Float>
-  ) {
+  ) -> Int {
     let vectorEnd = k & ~15
     var j = columns.lowerBound
     while j + 8 <= columns.upperBound {
@@ -136,22 +136,7 @@ public enum Gemv {
       UnsafeMutableRawPointer(y + j).storeBytes(of: SIMD8<Float>(repeating: alpha) * sums, as: SIMD8<Float>.self)
       j += 8
     }
-    while j < columns.upperBound {
-      let wj = w + j * ldw
-      var a = V()
-      var p = 0
-      while p < vectorEnd {
-        a.addProduct(load(x + p), load(wj + p))
-        p += 16
-      }
-      var s = a.sum()
-      while p < k {
-        s += x[p] * wj[p]
-        p += 1
-      }
-      y[j] = alpha * s
-      j += 1
-    }
+    return j
   }
 
   /// y[i, j] = alpha · Σₚ x[i, p] · b[p, j] + beta · y[i, j] for i < m, j < n: x [m, k] times b [k, n].

@@ -11,6 +11,18 @@ func sharedKeyRandom(_ count: Int, seed: UInt64) -> [Float] {
   }
 }
 
+/// Random q, k and v for `c` (k and v laid out [B, Hkv, capacity, D]) from three seeds, and the query row count.
+func sharedKeyInputs(_ c: SmallQueryCase, seeds: (UInt64, UInt64, UInt64)) -> (
+  q: [Float], k: [Float], v: [Float], rows: Int
+) {
+  let s = c.shape
+  let (blocks, d) = (s.batch * s.kvHeads, s.headDim)
+  let k = sharedKeyRandom(blocks * c.capacity * d, seed: seeds.0)
+  let v = sharedKeyRandom(blocks * c.capacity * d, seed: seeds.1)
+  let q = sharedKeyRandom(s.batch * s.heads * s.queryLength * d, seed: seeds.2)
+  return (q, k, v, s.batch * s.heads * s.queryLength)
+}
+
 @Suite struct AttentionSharedKeyTests {
   static let cases: [SmallQueryCase] = [
     .init("verify Tq7 D64 cache", b: 1, h: 6, hkv: 6, tq: 7, tk: 300, d: 64, capacity: 400),
@@ -29,11 +41,8 @@ func sharedKeyRandom(_ count: Int, seed: UInt64) -> [Float] {
   func matchesReference(_ c: SmallQueryCase) {
     let s = c.shape
     #expect(Attention.usesSharedKeys(s, biased: false))
-    let (blocks, d) = (s.batch * s.kvHeads, s.headDim)
-    let k = sharedKeyRandom(blocks * c.capacity * d, seed: 3)
-    let v = sharedKeyRandom(blocks * c.capacity * d, seed: 5)
-    let q = sharedKeyRandom(s.batch * s.heads * s.queryLength * d, seed: 9)
-    let rows = s.batch * s.heads * s.queryLength
+    let d = s.headDim
+    let (q, k, v, rows) = sharedKeyInputs(c, seeds: (3, 5, 9))
     var fast = [Float](repeating: .nan, count: rows * d)
     var fastLSE = [Float](repeating: .nan, count: rows)
     var slow = fast
@@ -59,11 +68,8 @@ func sharedKeyRandom(_ count: Int, seed: UInt64) -> [Float] {
   func matchesRowAtATime(_ c: SmallQueryCase) {
     let s = c.shape
     #expect(Attention.usesSharedKeys(s, biased: false))
-    let (blocks, d) = (s.batch * s.kvHeads, s.headDim)
-    let k = sharedKeyRandom(blocks * c.capacity * d, seed: 11)
-    let v = sharedKeyRandom(blocks * c.capacity * d, seed: 13)
-    let q = sharedKeyRandom(s.batch * s.heads * s.queryLength * d, seed: 17)
-    let rows = s.batch * s.heads * s.queryLength
+    let d = s.headDim
+    let (q, k, v, rows) = sharedKeyInputs(c, seeds: (11, 13, 17))
     var shared = [Float](repeating: .nan, count: rows * d)
     var sharedLSE = [Float](repeating: .nan, count: rows)
     var plain = shared

@@ -23,34 +23,4 @@ extension Tensor {
     Gemv.multiplyTransposed(m: rows, k: inFeatures, x: x.pointer(), ldx: inFeatures, products: products)
     return outputs
   }
-
-  /// residual + x · Wᵀ for a weight stored [out, in]: a linear layer and the residual connection around it
-  /// in one operation (the product accumulates onto a copy of `residual`, which has the output's shape).
-  public func linear(weight: Tensor, adding residual: Tensor) throws -> Tensor {
-    guard let inFeatures = shape.last, weight.rank == 2, weight.shape[1] == inFeatures else {
-      throw TensorError.shapes("linear", shape, weight.shape, "do not match: input features must equal weight.shape[1]")
-    }
-    let outFeatures = weight.shape[0]
-    let outShape = Array(shape.dropLast()) + [outFeatures]
-    guard residual.shape == outShape else {
-      throw TensorError.shapes(
-        "linear", residual.shape, outShape, "do not match: the residual must have the output's shape")
-    }
-    let x = detached().contiguous()
-    let rows = count / Swift.max(inFeatures, 1)
-    let out = residual.detached().float32Contiguous().copiedStorage()
-    let w = MatrixOperand(weight.detached())
-    Gemm.multiply(
-      transposeA: false, transposeB: !w.transposed, m: rows, n: outFeatures, k: inFeatures,
-      a: x.pointer(), lda: inFeatures, b: w.tensor.pointer(), ldb: w.leadingDimension, beta: 1,
-      c: out.pointer(), ldc: outFeatures)
-    let inputShape = shape
-    let wd = weight.detached()
-    return out.recorded("linear", [self, weight, residual]) { g in
-      let g2 = try g.contiguous().reshaped([rows, outFeatures])
-      let dx = self.requiresGrad ? try g2.matmul(wd).reshaped(inputShape) : nil
-      let dw = weight.requiresGrad ? try g2.transposed().matmul(try x.reshaped([rows, inFeatures])) : nil
-      return [dx, dw, residual.requiresGrad ? g : nil]
-    }
-  }
 }

@@ -108,6 +108,17 @@ extension Tensor {
 
   /// x · Wᵀ + b for a weight stored [out, in] (PyTorch's layout), over any leading axes of x.
   public func linear(weight: Tensor, bias: Tensor? = nil) throws -> Tensor {
+    try linearProduct(weight: weight, bias: bias, residual: nil)
+  }
+
+  /// residual + x · Wᵀ for a weight stored [out, in]: a linear layer and the residual connection around it
+  /// in one operation (the product accumulates onto a copy of `residual`, which has the output's shape).
+  public func linear(weight: Tensor, adding residual: Tensor) throws -> Tensor {
+    try linearProduct(weight: weight, bias: nil, residual: residual)
+  }
+
+  /// x · Wᵀ plus `bias` broadcast over rows or plus `residual` (at most one of the two), with its tape record.
+  private func linearProduct(weight: Tensor, bias: Tensor?, residual: Tensor?) throws -> Tensor {
     guard let inFeatures = shape.last, weight.rank == 2, weight.shape[1] == inFeatures else {
       throw TensorError.shapes("linear", shape, weight.shape, "do not match: input features must equal weight.shape[1]")
     }
@@ -115,9 +126,14 @@ extension Tensor {
       throw TensorError.shapes("linear", bias.shape, weight.shape, "do not match: bias must be [out features]")
     }
     let outFeatures = weight.shape[0]
+    let outShape = Array(shape.dropLast()) + [outFeatures]
+    if let residual, residual.shape != outShape {
+      throw TensorError.shapes(
+        "linear", residual.shape, outShape, "do not match: the residual must have the output's shape")
+    }
     let x = detached().contiguous()
     let rows = count / Swift.max(inFeatures, 1)
-    let out = Tensor(uninitializedShape: Array(shape.dropLast()) + [outFeatures])
+    let out = residual?.detached().float32Contiguous().copiedStorage() ?? Tensor(uninitializedShape: outShape)
     let w = MatrixOperand(weight.detached())
     if let bias {
       let b = bias.detached().contiguous()
@@ -125,9 +141,9 @@ extension Tensor {
     }
     Gemm.multiply(
       transposeA: false, transposeB: !w.transposed, m: rows, n: outFeatures, k: inFeatures,
-      a: x.pointer(), lda: inFeatures, b: w.tensor.pointer(), ldb: w.leadingDimension, beta: bias == nil ? 0 : 1,
-      c: out.pointer(), ldc: outFeatures)
-    let inputs = bias.map { [self, weight, $0] } ?? [self, weight]
+      a: x.pointer(), lda: inFeatures, b: w.tensor.pointer(), ldb: w.leadingDimension,
+      beta: bias == nil && residual == nil ? 0 : 1, c: out.pointer(), ldc: outFeatures)
+    let inputs = [self, weight] + [bias, residual].compactMap { $0 }
     let inputShape = shape
     let wd = weight.detached()
     return out.recorded("linear", inputs) { g in
@@ -136,6 +152,7 @@ extension Tensor {
       let dw = weight.requiresGrad ? try g2.transposed().matmul(try x.reshaped([rows, inFeatures])) : nil
       var result: [Tensor?] = [dx, dw]
       if bias != nil { result.append(try g2.sum(axes: [0])) }
+      if let residual { result.append(residual.requiresGrad ? g : nil) }
       return result
     }
   }

@@ -33,7 +33,9 @@ let package = Package(
     .systemLibrary(
       name: "CMPI", pkgConfig: "ompi-c",
       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
-    .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: numericFlags),
+    // Header only: the software prefetch instruction, which Swift cannot name.
+    .systemLibrary(name: "CPrefetch"),
+    .target(name: "Kernels", dependencies: ["CBLAS", "CPrefetch"], swiftSettings: numericFlags),
     .target(name: "TensorCore", dependencies: ["Kernels"], swiftSettings: numericFlags),
     .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: numericFlags),
     .target(name: "LMCore", dependencies: ["TensorCore", "NN"], swiftSettings: numericFlags),

@@ -1,3 +1,5 @@
+import CPrefetch
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
@@ -33,41 +35,71 @@ extension Attention {
     precondition(shape.headDim % 16 == 0, "forwardSharedKeys needs a head width that is a multiple of 16")
     let items = shape.batch * shape.kvHeads
     guard items * shape.queryLength > 0 else { return }
-    let work = 4 * items * shape.group * shape.queryLength * shape.keyLength * shape.headDim
-    let chunks = max(1, min(items, work / (minimumParallelWork / 4), 4 * Parallel.threadCount))
-    let pointers = UncheckedSendable((q, k, v, out, logSumExp))
+    let rows = shape.group * shape.queryLength
+    // With fewer key/value heads than threads, each head's keys are cut into segments whose partial
+    // results (running maximum, sum and weighted values per row) are merged at the end.
+    let tiles = (shape.keyLength + keyTile - 1) / keyTile
+    let wanted = (2 * Parallel.threadCount + items - 1) / items
+    let segments = max(1, min(wanted, tiles / SharedKeyAttention.tilesPerSegment))
+    let units = items * segments
+    let work = 4 * items * rows * shape.keyLength * shape.headDim
+    let chunks = max(1, min(units, work / (minimumParallelWork / 4), 4 * Parallel.threadCount))
+    let partialWidth = shape.headDim + 2
+    let partials =
+      segments > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: units * rows * partialWidth) : nil
+    defer { partials?.deallocate() }
+    let pointers = UncheckedSendable((q, k, v, out, logSumExp, partials))
     HotPool.run(chunks: chunks) { chunk in
-      let (q, k, v, out, logSumExp) = pointers.value
-      for item in (items * chunk / chunks)..<(items * (chunk + 1) / chunks) {
+      let (q, k, v, out, logSumExp, partials) = pointers.value
+      for unit in (units * chunk / chunks)..<(units * (chunk + 1) / chunks) {
+        let (item, segment) = unit.quotientAndRemainder(dividingBy: segments)
+        let destination: SharedKeyAttention.Destination =
+          partials.map { .partial($0 + unit * rows * partialWidth) } ?? .output(out, logSumExp)
         SharedKeyAttention.item(
-          item, q: q, k: k, v: v, out: out, logSumExp: logSumExp, shape: shape, mask: mask, scale: scale)
+          item, segment: segment, of: segments, q: q, k: k, v: v, destination: destination, shape: shape,
+          mask: mask, scale: scale)
       }
+    }
+    if let partials {
+      SharedKeyAttention.merge(
+        partials, segments: segments, rows: rows, out: out, logSumExp: logSumExp, shape: shape)
     }
   }
 }
 
-/// One key/value head against all of its query rows.
+/// One key/value head against all of its query rows, in one pass over its keys and values.
 ///
-/// Scores are a small matrix product per tile of 64 keys: the tile is transposed once into 64-wide
-/// columns and the query rows (padded to a multiple of four, so every row block keeps a 4×64 score block
-/// in registers) are multiplied against it. The weighted values are a second product over tiles of
-/// value rows, each read from memory once and reused from cache by the second row block.
+/// The query rows sit in vector lanes (up to 16 per group): each key row read from memory is broadcast
+/// element by element against the transposed queries, so a tile of 64 keys yields its scores as 64
+/// vectors of per-row scores with no transposition. Lane-wise maxima and sums keep every row's online
+/// softmax (running maximum and sum); the probabilities then multiply the tile's value rows into the
+/// running weighted sums. Scores never leave the first-level cache, and the key and value streams are read
+/// side by side, once for all rows.
 enum SharedKeyAttention {
   typealias V = SIMD16<Float>
-  /// Key rows per transposed tile (the width of ``AttentionTile/packTransposed(_:rows:columns:into:)``).
+  typealias Lanes = SIMD16<Int32>
+  /// Keys per tile.
   static let keyTile = Attention.keyTile
-  /// Value rows per step of the weighted sum (64 KB at width 64, so the tile stays in L2 for every row block).
-  static let valueTile = 256
+  /// Query rows per lane group.
+  static let lanes = 16
+  /// Fewest key tiles per segment when a head's keys are split between threads.
+  static let tilesPerSegment = 16
+
+  /// Where a unit's rows go: the final output, or a record per row `[maximum, sum, weighted values (D)]`
+  /// for ``merge(_:segments:rows:out:logSumExp:shape:)``.
+  enum Destination {
+    case output(UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>)
+    case partial(UnsafeMutablePointer<Float>)
+  }
 
   static func item(
-    _ item: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-    out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>, shape: AttentionShape,
-    mask: AttentionMask, scale: Float
+    _ item: Int, segment: Int, of segments: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
+    v: UnsafePointer<Float>, destination: Destination, shape: AttentionShape, mask: AttentionMask, scale: Float
   ) {
     let (b, g) = item.quotientAndRemainder(dividingBy: shape.kvHeads)
     let (t, d, group) = (shape.queryLength, shape.headDim, shape.group)
     let rows = group * t
-    let padded = (rows + 3) & ~3
+    let groups = (rows + lanes - 1) / lanes
     let keys = k + item * shape.keyValueHeadStride
     let values = v + item * shape.keyValueHeadStride
     // Local row r = m * t + i is query i of head g * group + m; its global row is (b H + h) T + i.
@@ -75,126 +107,215 @@ enum SharedKeyAttention {
     let bounds = (0..<rows).map { r in mask.bounds(query: mask.queryOffset + r % t, keyLength: shape.keyLength) }
     let first = bounds.map(\.lo).min() ?? 0
     let end = max(first, bounds.map(\.hi).max() ?? 0)
-    let span = end - first
-    let stride = (span + keyTile - 1) / keyTile * keyTile
-    let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(1, padded * stride))
-    let queries = UnsafeMutablePointer<Float>.allocate(capacity: padded * d)
-    let sums = UnsafeMutablePointer<Float>.allocate(capacity: padded * d)
-    let packed = UnsafeMutablePointer<Float>.allocate(capacity: keyTile * d)
-    let staged = UnsafeMutablePointer<Float>.allocate(capacity: 16 * d)
+    let tiles = (end - first + keyTile - 1) / keyTile
+    let segmentStart = first + tiles * segment / segments * keyTile
+    let segmentEnd = min(end, first + tiles * (segment + 1) / segments * keyTile)
+    let scores = UnsafeMutablePointer<Float>.allocate(capacity: keyTile * lanes)
+    let queries = UnsafeMutablePointer<Float>.allocate(capacity: groups * d * lanes)
+    let sums = UnsafeMutablePointer<Float>.allocate(capacity: groups * lanes * d)
     defer {
-      staged.deallocate()
       scores.deallocate()
       queries.deallocate()
       sums.deallocate()
-      packed.deallocate()
     }
-    queries.update(repeating: 0, count: padded * d)
-    for r in 0..<rows { AttentionTile.scaledCopy(q + global[r] * d, to: queries + r * d, count: d, factor: scale) }
-    // Scores: each tile of key rows is read from memory once, transposed, and multiplied by every query row.
-    var tile = first
-    while tile < end {
-      let count = min(keyTile, end - tile)
-      transpose(keys + tile * d, rows: count, width: d, into: packed, staged: staged)
-      AttentionTile.multiply(
-        rows: padded, vectors: keyTile / 16, depth: d, a: queries, aRowStride: d, aDepthStride: 1, b: packed,
-        bRowStride: keyTile, c: scores + (tile - first), cRowStride: stride, accumulate: false)
-      tile += count
+    // Queries transposed per group: element (c, lane) at c * 16 + lane; lanes past the rows are zero.
+    queries.update(repeating: 0, count: groups * d * lanes)
+    sums.update(repeating: 0, count: groups * lanes * d)
+    for r in 0..<rows {
+      let (grp, lane) = r.quotientAndRemainder(dividingBy: lanes)
+      let src = q + global[r] * d
+      for c in 0..<d { queries[(grp * d + c) * lanes + lane] = src[c] * scale }
     }
-    // Per row: hide keys it does not see, subtract the maximum, exponentiate, sum.
-    var inverse = [Float](repeating: 0, count: padded)
-    for r in 0..<padded {
-      let s = scores + r * stride
-      guard r < rows else {
-        s.update(repeating: 0, count: span)
-        continue
+    // Visible key range per lane; lanes past the rows see everything (their scores are zero and unused).
+    var lows = [Lanes](repeating: Lanes(repeating: .min), count: groups)
+    var highs = [Lanes](repeating: Lanes(repeating: .max), count: groups)
+    for r in 0..<rows {
+      let (grp, lane) = r.quotientAndRemainder(dividingBy: lanes)
+      lows[grp][lane] = Int32(bounds[r].lo)
+      highs[grp][lane] = Int32(bounds[r].hi)
+    }
+    var best = [V](repeating: V(repeating: -.infinity), count: groups)
+    var total = [V](repeating: V(), count: groups)
+    var tile = segmentStart
+    while tile < segmentEnd {
+      let count = min(keyTile, segmentEnd - tile)
+      // The next tile's keys and values (this one's for the last tile) move in while this one is computed.
+      let next = tile + count < segmentEnd ? tile + count : tile
+      for grp in 0..<groups {
+        let live = min(lanes, rows - grp * lanes)
+        scoresTransposed(
+          keys + tile * d, count: count, depth: d, queries: queries + grp * d * lanes, into: scores,
+          prefetching: (keys + next * d, values + next * d))
+        let whole = Int32(tile) >= lows[grp].max() && Int32(tile + count) <= highs[grp].min()
+        if !whole { hide(scores, count: count, firstKey: tile, lows: lows[grp], highs: highs[grp]) }
+        let correction = softmaxStep(scores, count: count, best: &best[grp], total: &total[grp])
+        if correction != V(repeating: 1) {
+          for lane in 0..<live where correction[lane] != 1 {
+            let row = sums + (grp * lanes + lane) * d
+            AttentionTile.scaledCopy(row, to: row, count: d, factor: correction[lane])
+          }
+        }
+        AttentionTile.multiply(
+          rows: (live + 3) & ~3, vectors: d / 16, depth: count, a: scores, aRowStride: 1, aDepthStride: lanes,
+          b: values + tile * d, bRowStride: d, c: sums + grp * lanes * d, cRowStride: d, accumulate: true)
       }
-      let lo = max(bounds[r].lo, first) - first
-      let hi = min(bounds[r].hi, end) - first
-      guard lo < hi else {
-        s.update(repeating: 0, count: span)
-        logSumExp[global[r]] = -.infinity
-        continue
-      }
-      s.update(repeating: 0, count: lo)
-      (s + hi).update(repeating: 0, count: span - hi)
-      let (best, total) = exponentiate(s + lo, count: hi - lo)
-      inverse[r] = 1 / total
-      logSumExp[global[r]] = best + Float(log(Double(total)))
-    }
-    // Weighted values: tiles of value rows, each read from memory once for all rows.
-    sums.update(repeating: 0, count: padded * d)
-    tile = 0
-    while tile < span {
-      let count = min(valueTile, span - tile)
-      AttentionTile.multiply(
-        rows: padded, vectors: d / 16, depth: count, a: scores + tile, aRowStride: stride, aDepthStride: 1,
-        b: values + (first + tile) * d, bRowStride: d, c: sums, cRowStride: d, accumulate: true)
       tile += count
     }
     for r in 0..<rows {
-      AttentionTile.scaledCopy(sums + r * d, to: out + global[r] * d, count: d, factor: inverse[r])
+      let (grp, lane) = r.quotientAndRemainder(dividingBy: lanes)
+      let (rowBest, rowTotal) = (best[grp][lane], total[grp][lane])
+      let row = sums + r * d
+      switch destination {
+      case .output(let out, let logSumExp):
+        guard rowTotal > 0 else {
+          (out + global[r] * d).update(repeating: 0, count: d)
+          logSumExp[global[r]] = -.infinity
+          continue
+        }
+        AttentionTile.scaledCopy(row, to: out + global[r] * d, count: d, factor: 1 / rowTotal)
+        logSumExp[global[r]] = rowBest + Float(log(Double(rowTotal)))
+      case .partial(let records):
+        let record = records + r * (d + 2)
+        record[0] = rowBest
+        record[1] = rowTotal
+        (record + 2).update(from: row, count: d)
+      }
     }
   }
 
-  /// Writes `rows` (at most ``keyTile``) key rows of `width` floats (a multiple of 16) transposed into `dst`:
-  /// `dst[c * keyTile + r] = src[r * width + c]`, zeros for rows past `rows`. Whole groups of 16 rows are
-  /// transposed in registers; a partial group goes through `staged`, zero padded.
-  static func transpose(
-    _ src: UnsafePointer<Float>, rows: Int, width: Int, into dst: UnsafeMutablePointer<Float>,
-    staged: UnsafeMutablePointer<Float>
+  /// Scores of `count` key rows (at most ``keyTile``) against the transposed queries `qt` ([depth][16]):
+  /// `s[j * 16 + lane] = Σ_c k[j * depth + c] · qt[c * 16 + lane]`. Eight keys per step keep eight
+  /// independent FMA chains in flight. Each step also prefetches the same rows of the next tile's keys and
+  /// values (one cache line per two FMA rounds), so that the memory streams keep moving during the arithmetic.
+  @inline(__always)
+  static func scoresTransposed(
+    _ k: UnsafePointer<Float>, count: Int, depth d: Int, queries qt: UnsafePointer<Float>,
+    into s: UnsafeMutablePointer<Float>, prefetching next: (keys: UnsafePointer<Float>, values: UnsafePointer<Float>)
   ) {
-    var r0 = 0
-    while r0 < keyTile {
-      var block = src + r0 * width
-      if r0 + 16 > rows {
-        // Rows past the end are zeros (their scores are never read, but they must stay finite).
-        let real = max(0, rows - r0)
-        staged.update(from: block, count: real * width)
-        (staged + real * width).update(repeating: 0, count: (16 - real) * width)
-        block = UnsafePointer(staged)
+    var j = 0
+    while j + 8 <= count {
+      // One pointer per key row, all advanced together (no index arithmetic in the loop).
+      var r = k + j * d
+      var x = qt
+      let end = qt + d * lanes
+      var (nextKeys, nextValues) = (next.keys + j * d, next.values + j * d)
+      var (a0, a1, a2, a3, a4, a5, a6, a7) = (V(), V(), V(), V(), V(), V(), V(), V())
+      let (d2, d3, d4, d5, d6, d7) = (2 * d, 3 * d, 4 * d, 5 * d, 6 * d, 7 * d)
+      while x < end {
+        let column = load(x)
+        a0.addProduct(V(repeating: r[0]), column)
+        a1.addProduct(V(repeating: r[d]), column)
+        a2.addProduct(V(repeating: r[d2]), column)
+        a3.addProduct(V(repeating: r[d3]), column)
+        a4.addProduct(V(repeating: r[d4]), column)
+        a5.addProduct(V(repeating: r[d5]), column)
+        a6.addProduct(V(repeating: r[d6]), column)
+        a7.addProduct(V(repeating: r[d7]), column)
+        // Eight rows of d floats are d / 2 cache lines per stream: one line of each every second round.
+        if (x - qt) & lanes == 0 {
+          frontier_prefetch(nextKeys)
+          frontier_prefetch(nextValues)
+          nextKeys += 16
+          nextValues += 16
+        }
+        r += 1
+        x += lanes
       }
-      var c0 = 0
-      while c0 < width {
-        RegisterBlock16(rows: block + c0, width: width).transposed()
-          .store(to: dst + c0 * keyTile + r0, dstStride: keyTile)
-        c0 += 16
-      }
-      r0 += 16
+      let out = s + j * lanes
+      store(a0, to: out)
+      store(a1, to: out + lanes)
+      store(a2, to: out + 2 * lanes)
+      store(a3, to: out + 3 * lanes)
+      store(a4, to: out + 4 * lanes)
+      store(a5, to: out + 5 * lanes)
+      store(a6, to: out + 6 * lanes)
+      store(a7, to: out + 7 * lanes)
+      j += 8
+    }
+    while j < count {
+      let r = k + j * d
+      var a = V()
+      for c in 0..<d { a.addProduct(V(repeating: r[c]), load(qt + c * lanes)) }
+      store(a, to: s + j * lanes)
+      j += 1
     }
   }
 
-  /// Replaces `s[0..<count]` by exp(s − max) and returns the maximum and the sum of the exponentials.
-  static func exponentiate(_ s: UnsafeMutablePointer<Float>, count: Int) -> (best: Float, total: Float) {
-    var best = -Float.infinity
-    var j = 0
-    var vectorBest = V(repeating: -.infinity)
-    while j + 16 <= count {
-      vectorBest = pointwiseMax(vectorBest, load(s + j))
-      j += 16
+  /// Sets the score of key `firstKey + j` to -inf in every lane whose visible range `lows..<highs` misses it.
+  static func hide(
+    _ s: UnsafeMutablePointer<Float>, count: Int, firstKey: Int, lows: Lanes, highs: Lanes
+  ) {
+    for j in 0..<count {
+      let key = Lanes(repeating: Int32(firstKey + j))
+      var x = load(s + j * lanes)
+      x.replace(with: -.infinity, where: (key .< lows) .| (key .>= highs))
+      store(x, to: s + j * lanes)
     }
-    best = AttentionTile.horizontalMax(vectorBest)
-    while j < count {
-      best = max(best, s[j])
-      j += 1
+  }
+
+  /// One tile of the online softmax, lane by lane: raises the running maximum `best` to the tile's,
+  /// replaces the scores by their exponentials relative to it, rescales the running sum `total` and adds
+  /// the tile's. Returns the factor by which earlier weighted sums must be rescaled (1 where the maximum
+  /// held, 0 where nothing was visible before).
+  @inline(__always)
+  static func softmaxStep(_ s: UnsafeMutablePointer<Float>, count: Int, best: inout V, total: inout V) -> V {
+    var m = best
+    for j in 0..<count { m = larger(m, load(s + j * lanes)) }
+    // Lanes that have seen no key yet keep -inf; shifting them by 0 keeps exp(-inf) = 0.
+    var shift = m
+    shift.replace(with: 0, where: m .== V(repeating: -.infinity))
+    let correction = VectorMath.exp(best - shift)
+    var sum = V()
+    for j in 0..<count {
+      let p = VectorMath.exp(load(s + j * lanes) - shift)
+      store(p, to: s + j * lanes)
+      sum += p
     }
-    let shift = V(repeating: best)
-    var vectorTotal = V()
-    j = 0
-    while j + 16 <= count {
-      let p = VectorMath.exp(load(s + j) - shift)
-      store(p, to: s + j)
-      vectorTotal += p
-      j += 16
+    total = total * correction + sum
+    best = m
+    return correction
+  }
+
+  /// The lane-wise maximum (the standard library's generic `pointwiseMax` is not specialised here).
+  @inline(__always) static func larger(_ a: V, _ b: V) -> V {
+    var m = a
+    m.replace(with: b, where: b .> a)
+    return m
+  }
+
+  /// Combines the per-segment records of ``item(_:segment:of:q:k:v:destination:shape:mask:scale:)`` into
+  /// the output rows and their log-sum-exp.
+  static func merge(
+    _ partials: UnsafeMutablePointer<Float>, segments: Int, rows: Int, out: UnsafeMutablePointer<Float>,
+    logSumExp: UnsafeMutablePointer<Float>, shape: AttentionShape
+  ) {
+    let (t, d, group) = (shape.queryLength, shape.headDim, shape.group)
+    let width = d + 2
+    for item in 0..<(shape.batch * shape.kvHeads) {
+      let (b, g) = item.quotientAndRemainder(dividingBy: shape.kvHeads)
+      for r in 0..<rows {
+        let global = (b * shape.heads + g * group + r / t) * t + r % t
+        let record = { (segment: Int) in partials + ((item * segments + segment) * rows + r) * width }
+        let best = (0..<segments).map { record($0)[0] }.max() ?? -.infinity
+        let target = out + global * d
+        guard best > -.infinity else {
+          target.update(repeating: 0, count: d)
+          logSumExp[global] = -.infinity
+          continue
+        }
+        target.update(repeating: 0, count: d)
+        var total: Float = 0
+        for segment in 0..<segments {
+          let row = record(segment)
+          guard row[0] > -.infinity else { continue }
+          let factor = VectorMath.exp(row[0] - best)
+          total += row[1] * factor
+          for c in 0..<d { target[c] += row[2 + c] * factor }
+        }
+        for c in 0..<d { target[c] /= total }
+        logSumExp[global] = best + Float(log(Double(total)))
+      }
     }
-    var total = AttentionTile.horizontalSum(vectorTotal)
-    while j < count {
-      let p = VectorMath.exp(s[j] - best)
-      s[j] = p
-      total += p
-      j += 1
-    }
-    return (best, total)
   }
 
   @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V {
@@ -206,126 +327,6 @@ enum SharedKeyAttention {
   }
 
   @inline(__always) static func store(_ x: V, to p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: x, as: V.self)
-  }
-}
-
-/// Sixteen vectors held in registers: a 16×16 block of floats, row i in `x<i>`.
-struct RegisterBlock16 {
-  typealias V = SIMD16<Float>
-  var x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15: V
-
-  /// Rows `src + i * width` (16 floats each).
-  @inline(__always) init(rows src: UnsafePointer<Float>, width: Int) {
-    self.init(
-      x0: Self.load(src + 0 * width),
-      x1: Self.load(src + 1 * width),
-      x2: Self.load(src + 2 * width),
-      x3: Self.load(src + 3 * width),
-      x4: Self.load(src + 4 * width),
-      x5: Self.load(src + 5 * width),
-      x6: Self.load(src + 6 * width),
-      x7: Self.load(src + 7 * width),
-      x8: Self.load(src + 8 * width),
-      x9: Self.load(src + 9 * width),
-      x10: Self.load(src + 10 * width),
-      x11: Self.load(src + 11 * width),
-      x12: Self.load(src + 12 * width),
-      x13: Self.load(src + 13 * width),
-      x14: Self.load(src + 14 * width),
-      x15: Self.load(src + 15 * width))
-  }
-
-  @inline(__always) init(
-    x0: V, x1: V, x2: V, x3: V, x4: V, x5: V, x6: V, x7: V, x8: V, x9: V, x10: V, x11: V, x12: V, x13: V, x14: V, x15: V
-  ) {
-    self.x0 = x0
-    self.x1 = x1
-    self.x2 = x2
-    self.x3 = x3
-    self.x4 = x4
-    self.x5 = x5
-    self.x6 = x6
-    self.x7 = x7
-    self.x8 = x8
-    self.x9 = x9
-    self.x10 = x10
-    self.x11 = x11
-    self.x12 = x12
-    self.x13 = x13
-    self.x14 = x14
-    self.x15 = x15
-  }
-
-  @inline(__always) static func pair(_ a: V, _ b: V) -> (V, V) {
-    (V(lowHalf: a.evenHalf, highHalf: b.evenHalf), V(lowHalf: a.oddHalf, highHalf: b.oddHalf))
-  }
-
-  /// One round pairs rows (2i, 2i+1) into even and odd halves, rotating the row and column index bits by one
-  /// place; four rounds transpose the block.
-  @inline(__always) static func round(_ b: inout RegisterBlock16) {
-    let (e0, o0) = pair(b.x0, b.x1)
-    let (e1, o1) = pair(b.x2, b.x3)
-    let (e2, o2) = pair(b.x4, b.x5)
-    let (e3, o3) = pair(b.x6, b.x7)
-    let (e4, o4) = pair(b.x8, b.x9)
-    let (e5, o5) = pair(b.x10, b.x11)
-    let (e6, o6) = pair(b.x12, b.x13)
-    let (e7, o7) = pair(b.x14, b.x15)
-    b.x0 = e0
-    b.x1 = e1
-    b.x2 = e2
-    b.x3 = e3
-    b.x4 = e4
-    b.x5 = e5
-    b.x6 = e6
-    b.x7 = e7
-    b.x8 = o0
-    b.x9 = o1
-    b.x10 = o2
-    b.x11 = o3
-    b.x12 = o4
-    b.x13 = o5
-    b.x14 = o6
-    b.x15 = o7
-  }
-
-  /// The transposed block.
-  @inline(__always) func transposed() -> RegisterBlock16 {
-    var b = self
-    Self.round(&b)
-    Self.round(&b)
-    Self.round(&b)
-    Self.round(&b)
-    return b
-  }
-
-  /// Writes row i to `dst + i * dstStride`.
-  @inline(__always) func store(to dst: UnsafeMutablePointer<Float>, dstStride: Int) {
-    let b = self
-    store(b.x0, to: dst + 0 * dstStride)
-    store(b.x1, to: dst + 1 * dstStride)
-    store(b.x2, to: dst + 2 * dstStride)
-    store(b.x3, to: dst + 3 * dstStride)
-    store(b.x4, to: dst + 4 * dstStride)
-    store(b.x5, to: dst + 5 * dstStride)
-    store(b.x6, to: dst + 6 * dstStride)
-    store(b.x7, to: dst + 7 * dstStride)
-    store(b.x8, to: dst + 8 * dstStride)
-    store(b.x9, to: dst + 9 * dstStride)
-    store(b.x10, to: dst + 10 * dstStride)
-    store(b.x11, to: dst + 11 * dstStride)
-    store(b.x12, to: dst + 12 * dstStride)
-    store(b.x13, to: dst + 13 * dstStride)
-    store(b.x14, to: dst + 14 * dstStride)
-    store(b.x15, to: dst + 15 * dstStride)
-  }
-
-  @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V {
-    UnsafeRawPointer(p).loadUnaligned(as: V.self)
-  }
-
-  @inline(__always) func store(_ x: V, to p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: x, as: V.self)
   }
 }

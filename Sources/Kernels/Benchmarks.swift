@@ -89,3 +89,50 @@ extension Duration {
   /// The duration in seconds.
   public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
+
+extension KernelBenchmarks {
+  /// Best times of causal attention for each of `rowCounts` new query rows per head against the caches of
+  /// `layers` layers of `keyLength` rows each ([1, heads, keyLength, depth], small random keys and values),
+  /// measured in alternation: what one speculative verification pass of k tokens spends in attention,
+  /// against one decoding step. Several layers make the caches outgrow the last-level cache, as in a model.
+  public static func cacheAttentionSeconds(
+    rowCounts: [Int], layers: Int, keyLength: Int, heads: Int, depth: Int, repeats: Int
+  ) -> [Double] {
+    let cacheCount = layers * heads * keyLength * depth
+    let k = Buffer(byteCount: cacheCount * 4, zeroed: true)
+    let v = Buffer(byteCount: cacheCount * 4, zeroed: true)
+    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    for p in [k.pointer(as: Float.self), v.pointer(as: Float.self)] {
+      for i in 0..<cacheCount {
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        p[i] = Float(Int32(truncatingIfNeeded: state >> 32)) * (0.01 / Float(Int32.max))
+      }
+    }
+    let most = rowCounts.max() ?? 1
+    let q = Buffer(byteCount: heads * most * depth * 4, zeroed: true)
+    Elementwise.fill(q.pointer(as: Float.self), value: 0.1, count: heads * most * depth)
+    let out = Buffer(byteCount: heads * most * depth * 4, zeroed: true)
+    let logSumExp = Buffer(byteCount: heads * most * 4, zeroed: true)
+    var best = [Double](repeating: .infinity, count: rowCounts.count)
+    for _ in 0..<3 {
+      for (index, rows) in rowCounts.enumerated() {
+        let shape = AttentionShape(
+          batch: 1, heads: heads, kvHeads: heads, queryLength: rows, keyLength: keyLength, headDim: depth)
+        let mask = AttentionMask(causal: true, queryOffset: keyLength - rows)
+        best[index] = min(
+          best[index],
+          bestTime(repeats: repeats) {
+            for layer in 0..<layers {
+              let offset = layer * heads * keyLength * depth
+              Attention.forward(
+                q: q.pointer(as: Float.self), k: k.pointer(as: Float.self) + offset,
+                v: v.pointer(as: Float.self) + offset, out: out.pointer(as: Float.self),
+                logSumExp: logSumExp.pointer(as: Float.self), shape: shape, mask: mask, bias: nil,
+                scale: 1 / Float(depth).squareRoot())
+            }
+          })
+      }
+    }
+    return best
+  }
+}

@@ -34,6 +34,11 @@ func sharedKeyInputs(_ c: SmallQueryCase, seeds: (UInt64, UInt64, UInt64)) -> (
     .init(
       "rows before every key", b: 1, h: 2, hkv: 1, tq: 2, tk: 40, d: 16,
       mask: AttentionMask(causal: true, queryOffset: -1)),
+    // One key/value head and thousands of keys: the keys are split into segments whose partial results merge.
+    .init("segments Tq4 group 2", b: 1, h: 2, hkv: 1, tq: 4, tk: 3000, d: 64, capacity: 3100),
+    .init(
+      "segments, window inside the last", b: 1, h: 1, hkv: 1, tq: 3, tk: 2600, d: 32,
+      mask: AttentionMask(causal: true, window: 90, queryOffset: 2597)),
   ]
 
   /// The shared-key kernel (reached through forward) against the reference on the same strided inputs.

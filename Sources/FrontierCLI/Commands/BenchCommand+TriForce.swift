@@ -77,8 +77,31 @@ extension BenchCommand {
         ("acceptance_draft", triforce.draftAcceptance ?? 0, "draft tokens kept by the retrieval level"),
         ("acceptance_retrieval", triforce.topAcceptance ?? 0, "retrieval tokens kept by the full cache"),
         ("context", Double(context), "prompt tokens"),
-      ] + passTimes
+      ] + passTimes + runBreakdown(triforceRuns)
     report(results, json: args.flag("json"))
+  }
+
+  /// Where TriForce's decoding time went: passes and milliseconds per level (top first) and the time outside
+  /// forward passes (sampling, verification, cache bookkeeping), totalled over `runs`.
+  static func runBreakdown(_ runs: [DecodingRun]) -> [(String, Double, String)] {
+    let names = ["full", "middle", "draft"]
+    var rows: [(String, Double, String)] = []
+    var inPasses = 0.0
+    for (level, name) in names.enumerated() where runs.allSatisfy({ $0.passes.count > level }) {
+      let passes = runs.map { $0.passes[level].passes }.reduce(0, +)
+      let seconds = runs.map { $0.passes[level].seconds }.reduce(0, +)
+      inPasses += seconds
+      rows.append(("run_passes_\(name)", Double(passes), "forward passes of the \(name) level (prefill included)"))
+      rows.append(("run_ms_per_pass_\(name)", 1000 * seconds / Double(max(passes, 1)), "mean pass time"))
+    }
+    let total = runs.map(\.decodeSeconds).reduce(0, +)
+    let tokens = runs.map(\.tokens.count).reduce(0, +)
+    rows.append(
+      (
+        "run_ms_per_token_outside_passes", 1000 * (total - inPasses) / Double(max(tokens, 1)),
+        "sampling, checks, copies"
+      ))
+    return rows
   }
 
   /// Milliseconds of one target pass over k = 1, 3, 7 new tokens with the full cache, one with the retrieval

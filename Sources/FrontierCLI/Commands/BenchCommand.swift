@@ -14,7 +14,7 @@ enum BenchCommand: Command {
       OptionSpec("json", "print one JSON object instead of a table"),
       OptionSpec("repeats", value: "N", default: "5", "timed repetitions per measurement (best is kept)"),
       OptionSpec("train-steps", value: "N", default: "4", "timed GPT training steps"),
-      OptionSpec("only", value: "PART", default: "all", "run one part: kernels, train, decode or all"),
+      OptionSpec("only", value: "PART", default: "all", "run one part: kernels, verify, train, decode or all"),
     ] + triForceOptions
 
   static func run(_ args: ParsedArguments) throws {
@@ -29,8 +29,8 @@ enum BenchCommand: Command {
       throw UsageError(message: "frontier bench: --repeats and --train-steps must be positive")
     }
     let only = args.string("only") ?? "all"
-    guard ["all", "kernels", "train", "decode"].contains(only) else {
-      throw UsageError(message: "frontier bench: --only must be kernels, train, decode or all, got \"\(only)\"")
+    guard ["all", "kernels", "verify", "train", "decode"].contains(only) else {
+      throw UsageError(message: "frontier bench: --only must be kernels, verify, train, decode or all, got \"\(only)\"")
     }
     var results: [(String, Double, String)] = []
     func record(_ key: String, _ value: Double, _ note: String) {
@@ -39,6 +39,7 @@ enum BenchCommand: Command {
     }
 
     if only == "all" || only == "kernels" { try measureKernels(repeats: repeats, record: record) }
+    if only == "all" || only == "verify" { measureVerification(repeats: repeats, record: record) }
     if only == "all" || only == "train" { try measureTraining(steps: trainSteps, record: record) }
     if only == "all" || only == "decode" { try measureDecoding(repeats: repeats, record: record) }
     report(results, json: args.flag("json"))
@@ -94,7 +95,17 @@ enum BenchCommand: Command {
     // FlashAttention's convention: forward 4·B·H·T²·D halved by the causal mask, backward 2.5x forward.
     let attentionFlops = 3.5 * 4 * Double(bb * h * t * t * d) / 2
     record("attention_fwd_bwd_gflops", attentionFlops / attentionTime / 1e9, "B8 H6 T256 D64 causal, fwd+bwd")
+  }
 
+  /// Speculative verification: k new query rows against a long cache should cost about what one row costs.
+  static func measureVerification(repeats: Int, record: (String, Double, String) -> Void) {
+    let cacheRows = 32_768
+    let cached = KernelBenchmarks.cacheAttentionSeconds(
+      rowCounts: [1, 3, 7], layers: 6, keyLength: cacheRows, heads: 6, depth: 64, repeats: repeats)
+    record(
+      "cache_attention_ms_k1", 1000 * cached[0], "1 query row per head, 6 layers of H6 D64 \(cacheRows)-row caches")
+    record("cache_attention_k3_over_k1", cached[1] / cached[0], "3 rows against 1 (ideal: 1)")
+    record("cache_attention_k7_over_k1", cached[2] / cached[0], "7 rows against 1 (ideal: 1)")
   }
 
   /// One full GPT training step: forward, backward, AdamW.

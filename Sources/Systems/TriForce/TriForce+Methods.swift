@@ -35,7 +35,8 @@ public struct DecodingRun: Sendable {
   public var levels: [SpeculationStatistics]
   /// Retrieval-cache rebuilds during decoding.
   public var rebuilds: Int
-  /// Forward passes and their seconds per level, top (full cache) first, prefill passes included.
+  /// Forward passes during decoding and their seconds per level, top (full cache) first (prefill passes
+  /// excluded).
   public var passes: [(passes: Int, seconds: Double)] = []
   /// New tokens per second of decoding.
   public var tokensPerSecond: Double { decodeSeconds > 0 ? Double(tokens.count) / decodeSeconds : 0 }
@@ -144,6 +145,8 @@ extension TriForceDecoder {
       try bottom?.prefill(prompt)
     }
     let setup = prefillSeconds + (clock.now - start).seconds
+    let levels = [top, middle, bottom].compactMap { $0 }
+    let setupPasses = levels.map { ($0.forwardPasses, $0.passSeconds) }
 
     let decoder: SpeculativeDecoder
     switch (bottom, middle) {
@@ -184,7 +187,7 @@ extension TriForceDecoder {
       method: method, tokens: result.generation.tokens, text: result.generation.text,
       stopReason: result.generation.stopReason, setupSeconds: setup, decodeSeconds: result.decodeSeconds,
       levels: result.levels, rebuilds: rebuilds,
-      passes: [top, middle, bottom].compactMap { $0 }.map { ($0.forwardPasses, $0.passSeconds) })
+      passes: zip(levels, setupPasses).map { ($0.forwardPasses - $1.0, $0.passSeconds - $1.1) })
   }
 
   /// Plain decoding through the same level (kernels, cache and sampling) as the verifier.
@@ -194,6 +197,7 @@ extension TriForceDecoder {
   ) throws -> DecodingRun {
     let clock = ContinuousClock()
     let start = clock.now
+    let (setupPasses, setupPassSeconds) = (top.forwardPasses, top.passSeconds)
     var context = prompt
     var produced: [Int] = []
     var stop = StopReason.length
@@ -211,6 +215,6 @@ extension TriForceDecoder {
     return DecodingRun(
       method: .autoregressive, tokens: produced, text: decode?(produced), stopReason: stop, setupSeconds: setup,
       decodeSeconds: (clock.now - start).seconds, levels: [], rebuilds: 0,
-      passes: [(top.forwardPasses, top.passSeconds)])
+      passes: [(top.forwardPasses - setupPasses, top.passSeconds - setupPassSeconds)])
   }
 }

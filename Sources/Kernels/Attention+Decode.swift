@@ -1,3 +1,5 @@
+import CPrefetch
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
@@ -89,7 +91,9 @@ enum SmallQueryAttention {
       let key1 = pair ? key0 + d : key0
       var (a0, a1) = (V(), V())
       var c = 0
+      let ahead = key0 + 16 * d
       while c < vectorEnd {
+        frontier_prefetch(ahead + 2 * c)
         let qv = load(q + c)
         a0.addProduct(qv, load(key0 + c))
         a1.addProduct(qv, load(key1 + c))
@@ -142,6 +146,7 @@ enum SmallQueryAttention {
       var (a0, a1, a2, a3) = (V(), V(), V(), V())
       var row = v + keys.lowerBound * d + c
       for j in keys {
+        frontier_prefetch(row + 16 * d)
         let p = V(repeating: scores[j])
         a0.addProduct(p, load(row))
         if width > 1 { a1.addProduct(p, load(row + 16)) }

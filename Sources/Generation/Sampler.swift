@@ -92,15 +92,29 @@ public struct Sampler {
       total = probs.reduce(0, +)
     }
     if options.topP < 1 {
-      let ranked = order ?? Sampler.descendingOrder(probs, limit: probs.count)
-      var cumulative: Float = 0
-      var keep = Set<Int>()
-      for i in ranked where probs[i] > 0 {
-        keep.insert(i)
-        cumulative += probs[i] / total
-        if cumulative >= options.topP { break }
+      // The nucleus is usually a small head of the ranking: rank the largest few first and widen only
+      // while their mass falls short (the same order and sums as ranking everything).
+      var limit = min(probs.count, 64)
+      var kept: [Int] = []
+      while true {
+        let ranked = order.map { Array($0.prefix(limit)) } ?? Sampler.descendingOrder(probs, limit: limit)
+        var cumulative: Float = 0
+        var reached = false
+        kept.removeAll(keepingCapacity: true)
+        for i in ranked where probs[i] > 0 {
+          kept.append(i)
+          cumulative += probs[i] / total
+          if cumulative >= options.topP {
+            reached = true
+            break
+          }
+        }
+        if reached || limit >= probs.count || (order.map { limit >= $0.count } ?? false) { break }
+        limit = min(probs.count, 4 * limit)
       }
-      for i in probs.indices where !keep.contains(i) { probs[i] = 0 }
+      var nucleus = [Float](repeating: 0, count: probs.count)
+      for i in kept { nucleus[i] = probs[i] }
+      probs = nucleus
       total = probs.reduce(0, +)
     }
     return probs.map { $0 / total }

@@ -71,6 +71,38 @@ final class BigramModel: LanguageModel {
     }
   }
 
+  /// Top-p over a large vocabulary (ranked a few at a time) keeps exactly the set a full ranking keeps.
+  @Test(arguments: [(Float(0.9), 0), (0.5, 0), (0.999, 0), (0.95, 100), (0.9, 30)])
+  func nucleusOfALargeVocabularyMatchesAFullRanking(topP: Float, topK: Int) {
+    var state: UInt64 = 17
+    let logits: [Float] = (0..<4096).map { i in
+      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+      // Heavy ties and a long flat tail, so that the nucleus spans several widening steps.
+      return i % 7 == 0 ? 1.5 : Float(state >> 40) / Float(1 << 24) * 6
+    }
+    let options = SamplingOptions(temperature: 0.6, topK: topK, topP: topP)
+    let fast = Sampler(options).distribution(logits: logits)
+    // Reference: probabilities, optional top-k, then the smallest head of the full descending ranking
+    // (ties by index) whose mass reaches topP.
+    let maxLogit = logits.max()!
+    var probs = logits.map { Foundation.exp(($0 - maxLogit) / 0.6) }
+    var ranked = probs.indices.sorted { probs[$0] > probs[$1] || (probs[$0] == probs[$1] && $0 < $1) }
+    if topK > 0 {
+      ranked = Array(ranked.prefix(topK))
+      for i in probs.indices where !ranked.contains(i) { probs[i] = 0 }
+    }
+    let total = probs.reduce(0, +)
+    var kept: Set<Int> = []
+    var cumulative: Float = 0
+    for i in ranked where probs[i] > 0 {
+      kept.insert(i)
+      cumulative += probs[i] / total
+      if cumulative >= topP { break }
+    }
+    #expect(Set(fast.indices.filter { fast[$0] > 0 }) == kept)
+    if topK == 0 || topK > 64 { #expect(kept.count > 64, "the nucleus should need more than one ranking step") }
+  }
+
   @Test func samplingIsSeededAndTruncationsKeepTheRightSets() throws {
     let logits: [Float] = [2, 1.5, 1, 0.5, 0, -5]
     let topK = Sampler(SamplingOptions(temperature: 1, topK: 2)).distribution(logits: logits)

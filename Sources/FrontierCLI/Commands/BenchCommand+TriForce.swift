@@ -20,6 +20,8 @@ extension BenchCommand {
     OptionSpec("budget", value: "N", default: "4096", "retrieval-cache budget"),
     OptionSpec("gamma1", value: "N", default: "2", "draft tokens per retrieval pass"),
     OptionSpec("gamma2", value: "N", default: "6", "retrieval tokens per full verification"),
+    OptionSpec("sinks", value: "N", default: "16", "attention sinks of the draft's StreamingLLM cache"),
+    OptionSpec("draft-cache", value: "N", default: "256", "rows of the draft's StreamingLLM cache"),
   ]
 
   /// `frontier bench triforce`: autoregressive decoding and TriForce on the same prompt, in one run.
@@ -45,6 +47,8 @@ extension BenchCommand {
     configuration.budget = try args.int("budget", default: configuration.budget)
     configuration.draftLength = try args.int("gamma1", default: configuration.draftLength)
     configuration.middleLength = try args.int("gamma2", default: configuration.middleLength)
+    configuration.sinks = try args.int("sinks", default: configuration.sinks)
+    configuration.draftCache = try args.int("draft-cache", default: configuration.draftCache)
     try configuration.validate()
     let needed = context + maxTokens + configuration.middleLength + configuration.draftLength + 8
     let target = try TriForceModels.llama(at: targetPath, contextLength: needed).model
@@ -117,7 +121,9 @@ extension BenchCommand {
       var failure: Error?
       let seconds = KernelBenchmarks.bestTime(repeats: 3) {
         do {
-          _ = try withoutGradients { try model.logits(ids, cache: cache) }
+          _ = try withoutGradients {
+            tokens == 1 ? try model.lastLogits(ids, cache: cache) : try model.logits(ids, cache: cache)
+          }
         } catch { failure = error }
         cache.rollback(to: base)
       }

@@ -7,10 +7,11 @@ public enum TriForceWorkload {
     (NSHomeDirectory() as NSString).appendingPathComponent(".cache/frontier")
   }
 
-  /// The target: the base model fine-tuned for long prompts (`triforce/target-long/model`, see the TriForce
-  /// README), else the base model (`base-model/run/model`, else the shorter `base-model/run-short/model`).
+  /// The target: the base model fine-tuned for long prompts (`triforce/target-8k/model`, trained on
+  /// 8192-token windows, else `triforce/target-long/model`, 2048; see the TriForce README), else the base model (`base-model/run/model`, else the shorter `base-model/run-short/model`).
   public static var defaultTarget: String? {
-    ["triforce/target-long/model", "base-model/run/model", "base-model/run-short/model"].map {
+    ["triforce/target-8k/model", "triforce/target-long/model", "base-model/run/model", "base-model/run-short/model"].map
+    {
       (cacheFolder as NSString).appendingPathComponent($0)
     }
     .first { FileManager.default.fileExists(atPath: ($0 as NSString).appendingPathComponent("config.json")) }

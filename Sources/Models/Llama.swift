@@ -282,7 +282,11 @@ public final class Llama: Module, LanguageModel {
 
   /// Logits [B, T, V] for ids [B, T], continuing `cache` when given.
   public func logits(_ ids: Tensor, cache: KVCache?) throws -> Tensor {
-    try outputLogits(hiddenStates(ids, cache: cache))
+    // One new token continuing a cache takes the fused decoding step when it applies.
+    if let cache, let step = try decodingStepLogits(ids, cache: cache) {
+      return try step.reshaped([1, 1, config.vocabularySize])
+    }
+    return try outputLogits(hiddenStates(ids, cache: cache))
   }
 
   /// The head (or the tied embedding) applied to final hidden states [..., C] -> [..., V].

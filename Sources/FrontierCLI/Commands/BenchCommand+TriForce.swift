@@ -95,7 +95,7 @@ extension BenchCommand {
       let passes = runs.map { $0.passes[level].passes }.reduce(0, +)
       let seconds = runs.map { $0.passes[level].seconds }.reduce(0, +)
       inPasses += seconds
-      rows.append(("run_passes_\(name)", Double(passes), "forward passes of the \(name) level (prefill included)"))
+      rows.append(("run_passes_\(name)", Double(passes), "forward passes of the \(name) level while decoding"))
       rows.append(("run_ms_per_pass_\(name)", 1000 * seconds / Double(max(passes, 1)), "mean pass time"))
     }
     let total = runs.map(\.decodeSeconds).reduce(0, +)
@@ -121,9 +121,7 @@ extension BenchCommand {
       var failure: Error?
       let seconds = KernelBenchmarks.bestTime(repeats: 3) {
         do {
-          _ = try withoutGradients {
-            tokens == 1 ? try model.lastLogits(ids, cache: cache) : try model.logits(ids, cache: cache)
-          }
+          _ = try withoutGradients { try model.logits(ids, cache: cache) }
         } catch { failure = error }
         cache.rollback(to: base)
       }

@@ -189,13 +189,7 @@ public final class DecodingLevel: TokenProposer {
     }
     let clock = ContinuousClock()
     let start = clock.now
-    let input = Tensor(indices: ids, shape: [1, ids.count])
-    // One token takes the model's single-step path (for Llama, the fused decoding step), as plain decoding does.
-    let logits = try withoutGradients {
-      ids.count == 1
-        ? try model.lastLogits(input, cache: cache).reshaped([1, 1, model.vocabularySize])
-        : try model.logits(input, cache: cache)
-    }
+    let logits = try withoutGradients { try model.logits(Tensor(indices: ids, shape: [1, ids.count]), cache: cache) }
     passSeconds += (clock.now - start).seconds
     tokens += ids
     forwardPasses += 1

@@ -94,7 +94,8 @@ public struct Sampler {
     if options.topP < 1 {
       // The nucleus is usually a small head of the ranking: rank the largest few first and widen only
       // while their mass falls short (the same order and sums as ranking everything).
-      var limit = min(probs.count, 64)
+      let candidates = order?.count ?? probs.count
+      var limit = min(candidates, 64)
       var kept: [Int] = []
       while true {
         let ranked = order.map { Array($0.prefix(limit)) } ?? Sampler.descendingOrder(probs, limit: limit)
@@ -109,8 +110,8 @@ public struct Sampler {
             break
           }
         }
-        if reached || limit >= probs.count || (order.map { limit >= $0.count } ?? false) { break }
-        limit = min(probs.count, 4 * limit)
+        if reached || limit >= candidates { break }
+        limit = min(candidates, 4 * limit)
       }
       var nucleus = [Float](repeating: 0, count: probs.count)
       for i in kept { nucleus[i] = probs[i] }

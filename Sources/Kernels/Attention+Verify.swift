@@ -96,14 +96,12 @@ enum SharedKeyAttention {
     _ item: Int, segment: Int, of segments: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
     v: UnsafePointer<Float>, destination: Destination, shape: AttentionShape, mask: AttentionMask, scale: Float
   ) {
-    let (b, g) = item.quotientAndRemainder(dividingBy: shape.kvHeads)
     let (t, d, group) = (shape.queryLength, shape.headDim, shape.group)
     let rows = group * t
     let groups = (rows + lanes - 1) / lanes
     let keys = k + item * shape.keyValueHeadStride
     let values = v + item * shape.keyValueHeadStride
-    // Local row r = m * t + i is query i of head g * group + m; its global row is (b H + h) T + i.
-    let global = (0..<rows).map { r in (b * shape.heads + g * group + r / t) * t + r % t }
+    let global = (0..<rows).map { globalRow($0, item: item, shape: shape) }
     let bounds = (0..<rows).map { r in mask.bounds(query: mask.queryOffset + r % t, keyLength: shape.keyLength) }
     let first = bounds.map(\.lo).min() ?? 0
     let end = max(first, bounds.map(\.hi).max() ?? 0)
@@ -167,13 +165,8 @@ enum SharedKeyAttention {
       let row = sums + r * d
       switch destination {
       case .output(let out, let logSumExp):
-        guard rowTotal > 0 else {
-          (out + global[r] * d).update(repeating: 0, count: d)
-          logSumExp[global[r]] = -.infinity
-          continue
-        }
-        AttentionTile.scaledCopy(row, to: out + global[r] * d, count: d, factor: 1 / rowTotal)
-        logSumExp[global[r]] = rowBest + Float(log(Double(rowTotal)))
+        finish(
+          row, best: rowBest, total: rowTotal, depth: d, out: out + global[r] * d, logSumExp: logSumExp + global[r])
       case .partial(let records):
         let record = records + r * (d + 2)
         record[0] = rowBest
@@ -289,20 +282,15 @@ enum SharedKeyAttention {
     _ partials: UnsafeMutablePointer<Float>, segments: Int, rows: Int, out: UnsafeMutablePointer<Float>,
     logSumExp: UnsafeMutablePointer<Float>, shape: AttentionShape
   ) {
-    let (t, d, group) = (shape.queryLength, shape.headDim, shape.group)
+    let d = shape.headDim
     let width = d + 2
     for item in 0..<(shape.batch * shape.kvHeads) {
-      let (b, g) = item.quotientAndRemainder(dividingBy: shape.kvHeads)
       for r in 0..<rows {
-        let global = (b * shape.heads + g * group + r / t) * t + r % t
+        let global = globalRow(r, item: item, shape: shape)
         let record = { (segment: Int) in partials + ((item * segments + segment) * rows + r) * width }
         let best = (0..<segments).map { record($0)[0] }.max() ?? -.infinity
+        // Weighted sums rescaled to the common maximum, accumulated in the output row.
         let target = out + global * d
-        guard best > -.infinity else {
-          target.update(repeating: 0, count: d)
-          logSumExp[global] = -.infinity
-          continue
-        }
         target.update(repeating: 0, count: d)
         var total: Float = 0
         for segment in 0..<segments {
@@ -312,10 +300,32 @@ enum SharedKeyAttention {
           total += row[1] * factor
           for c in 0..<d { target[c] += row[2 + c] * factor }
         }
-        for c in 0..<d { target[c] /= total }
-        logSumExp[global] = best + Float(log(Double(total)))
+        finish(target, best: best, total: total, depth: d, out: target, logSumExp: logSumExp + global)
       }
     }
+  }
+
+  /// The global row of local row `r` of key/value head `item`: local row r = m · T + i is query i of head
+  /// g · group + m, at (b · H + h) · T + i.
+  @inline(__always) static func globalRow(_ r: Int, item: Int, shape: AttentionShape) -> Int {
+    let (b, g) = item.quotientAndRemainder(dividingBy: shape.kvHeads)
+    let t = shape.queryLength
+    return (b * shape.heads + g * shape.group + r / t) * t + r % t
+  }
+
+  /// Writes one finished row: the weighted sums over their softmax total, and the log-sum-exp; zeros and
+  /// -inf when the row saw no key (total 0). `sums` may be `out` itself.
+  @inline(__always) static func finish(
+    _ sums: UnsafePointer<Float>, best: Float, total: Float, depth d: Int, out: UnsafeMutablePointer<Float>,
+    logSumExp: UnsafeMutablePointer<Float>
+  ) {
+    guard total > 0 else {
+      out.update(repeating: 0, count: d)
+      logSumExp.pointee = -.infinity
+      return
+    }
+    AttentionTile.scaledCopy(sums, to: out, count: d, factor: 1 / total)
+    logSumExp.pointee = best + Float(log(Double(total)))
   }
 
   @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V {

@@ -23,6 +23,26 @@ func sharedKeyInputs(_ c: SmallQueryCase, seeds: (UInt64, UInt64, UInt64)) -> (
   return (q, k, v, s.batch * s.heads * s.queryLength)
 }
 
+/// A forward kernel over raw buffers: q, k, v, out, logSumExp.
+typealias SharedKeyKernel = (
+  UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>,
+  UnsafeMutablePointer<Float>
+) -> Void
+
+/// Outputs and log-sum-exps of two kernels on the same random inputs for `c` (NaN-filled before each run).
+func sharedKeyOutputs(
+  _ c: SmallQueryCase, seeds: (UInt64, UInt64, UInt64), _ first: SharedKeyKernel, versus second: SharedKeyKernel
+) -> (([Float], [Float]), ([Float], [Float])) {
+  let (q, k, v, rows) = sharedKeyInputs(c, seeds: seeds)
+  func run(_ kernel: SharedKeyKernel) -> ([Float], [Float]) {
+    var out = [Float](repeating: .nan, count: rows * c.shape.headDim)
+    var lse = [Float](repeating: .nan, count: rows)
+    kernel(q, k, v, &out, &lse)
+    return (out, lse)
+  }
+  return (run(first), run(second))
+}
+
 @Suite struct AttentionSharedKeyTests {
   static let cases: [SmallQueryCase] = [
     .init("verify Tq7 D64 cache", b: 1, h: 6, hkv: 6, tq: 7, tk: 300, d: 64, capacity: 400),
@@ -46,16 +66,12 @@ func sharedKeyInputs(_ c: SmallQueryCase, seeds: (UInt64, UInt64, UInt64)) -> (
   func matchesReference(_ c: SmallQueryCase) {
     let s = c.shape
     #expect(Attention.usesSharedKeys(s, biased: false))
-    let d = s.headDim
-    let (q, k, v, rows) = sharedKeyInputs(c, seeds: (3, 5, 9))
-    var fast = [Float](repeating: .nan, count: rows * d)
-    var fastLSE = [Float](repeating: .nan, count: rows)
-    var slow = fast
-    var slowLSE = fastLSE
-    Attention.forward(
-      q: q, k: k, v: v, out: &fast, logSumExp: &fastLSE, shape: s, mask: c.mask, bias: nil, scale: 0.3)
-    Attention.forwardReference(
-      q: q, k: k, v: v, out: &slow, logSumExp: &slowLSE, shape: s, mask: c.mask, bias: nil, scale: 0.3)
+    let ((fast, fastLSE), (slow, slowLSE)) = sharedKeyOutputs(c, seeds: (3, 5, 9)) { q, k, v, out, lse in
+      Attention.forward(q: q, k: k, v: v, out: out, logSumExp: lse, shape: s, mask: c.mask, bias: nil, scale: 0.3)
+    } versus: { q, k, v, out, lse in
+      Attention.forwardReference(
+        q: q, k: k, v: v, out: out, logSumExp: lse, shape: s, mask: c.mask, bias: nil, scale: 0.3)
+    }
     #expect(zip(fast, slow).allSatisfy { abs($0 - $1) < 3e-5 }, "out")
     #expect(zip(fastLSE, slowLSE).allSatisfy { $0 == $1 || abs($0 - $1) < 3e-5 }, "logSumExp")
   }
@@ -73,16 +89,12 @@ func sharedKeyInputs(_ c: SmallQueryCase, seeds: (UInt64, UInt64, UInt64)) -> (
   func matchesRowAtATime(_ c: SmallQueryCase) {
     let s = c.shape
     #expect(Attention.usesSharedKeys(s, biased: false))
-    let d = s.headDim
-    let (q, k, v, rows) = sharedKeyInputs(c, seeds: (11, 13, 17))
-    var shared = [Float](repeating: .nan, count: rows * d)
-    var sharedLSE = [Float](repeating: .nan, count: rows)
-    var plain = shared
-    var plainLSE = sharedLSE
-    Attention.forwardSharedKeys(
-      q: q, k: k, v: v, out: &shared, logSumExp: &sharedLSE, shape: s, mask: c.mask, scale: 0.125)
-    Attention.forwardSmallQuery(
-      q: q, k: k, v: v, out: &plain, logSumExp: &plainLSE, shape: s, mask: c.mask, bias: nil, scale: 0.125)
+    let ((shared, sharedLSE), (plain, plainLSE)) = sharedKeyOutputs(c, seeds: (11, 13, 17)) { q, k, v, out, lse in
+      Attention.forwardSharedKeys(q: q, k: k, v: v, out: out, logSumExp: lse, shape: s, mask: c.mask, scale: 0.125)
+    } versus: { q, k, v, out, lse in
+      Attention.forwardSmallQuery(
+        q: q, k: k, v: v, out: out, logSumExp: lse, shape: s, mask: c.mask, bias: nil, scale: 0.125)
+    }
     #expect(zip(shared, plain).allSatisfy { abs($0 - $1) < 2e-5 }, "out")
     #expect(zip(sharedLSE, plainLSE).allSatisfy { abs($0 - $1) < 2e-5 }, "logSumExp")
   }

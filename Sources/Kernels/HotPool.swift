@@ -25,9 +25,11 @@ public enum HotPool {
 }
 
 #if os(Linux)
-  /// The shared state of the workers. The claim word holds the job number in its high 32 bits and the
-  /// next chunk index in its low 32 bits, so a worker that saw an old job can never claim a chunk of a
-  /// newer one.
+  /// The shared state of the workers. The claim word holds the job number in its high 32 bits, the job's
+  /// chunk count in the next 16 and the next chunk index in the low 16, so one compare-and-swap checks a
+  /// claim against the job it belongs to: a worker that saw an old job can never claim a chunk of a newer
+  /// one, nor judge a claim against another job's chunk count (which once let a stale worker run a chunk
+  /// of the next job twice and count it as finished early).
   final class HotPoolState: @unchecked Sendable {
     static let shared = HotPoolState(workers: max(1, Parallel.threadCount - 1))
 
@@ -35,8 +37,8 @@ public enum HotPool {
     let finished = Atomic<Int>(0)
     let busy = Atomic<Bool>(false)
     let sleepers = Atomic<Int>(0)
-    /// Chunks of the current job (written before the claim word is published).
-    let chunkCount = Atomic<Int>(0)
+    /// The most chunks a job can have (16 bits of the claim word).
+    static let maximumChunks = 0xFFFF
     /// Workers allowed to take part in the current job (the rest stay idle).
     let activeWorkers = Atomic<Int>(0)
     /// The current job's body; valid while one of its chunks is claimed and unfinished.
@@ -73,17 +75,18 @@ public enum HotPool {
     }
 
     func run(chunks: Int, workers: Int, _ body: (Int) -> Void) {
-      guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+      guard chunks <= Self.maximumChunks,
+        busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
+      else {
         for i in 0..<chunks { body(i) }
         return
       }
       withoutActuallyEscaping(body) { body in
         self.body = body
-        chunkCount.store(chunks, ordering: .relaxed)
         activeWorkers.store(min(workers, workerCount), ordering: .relaxed)
         finished.store(0, ordering: .relaxed)
         let job = (claim.load(ordering: .relaxed) >> 32) &+ 1
-        claim.store(job << 32, ordering: .sequentiallyConsistent)
+        claim.store(job << 32 | chunks << 16, ordering: .sequentiallyConsistent)
         if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
           pthread_mutex_lock(mutex)
           pthread_cond_broadcast(condition)
@@ -101,16 +104,24 @@ public enum HotPool {
       busy.store(false, ordering: .releasing)
     }
 
+    /// Claims the next chunk of job `job`, or returns nil when none is left or the job is gone.
+    @inline(__always)
+    func claimChunk(of job: Int) -> Int? {
+      while true {
+        let word = claim.load(ordering: .acquiring)
+        let (index, count) = (word & 0xFFFF, (word >> 16) & 0xFFFF)
+        guard word >> 32 == job, index < count else { return nil }
+        if claim.compareExchange(expected: word, desired: word + 1, ordering: .acquiringAndReleasing).exchanged {
+          return index
+        }
+      }
+    }
+
     /// Claims and runs chunks of job `job` until none is left (or the job is gone).
     @inline(__always)
     func work(job: Int, body: (Int) -> Void) {
       while true {
-        let word = claim.load(ordering: .acquiring)
-        guard word >> 32 == job else { return }
-        let index = word & 0xFFFF_FFFF
-        guard index < chunkCount.load(ordering: .relaxed) else { return }
-        guard claim.compareExchange(expected: word, desired: word + 1, ordering: .acquiringAndReleasing).exchanged
-        else { continue }
+        guard let index = claimChunk(of: job) else { return }
         body(index)
         finished.add(1, ordering: .releasing)
       }
@@ -147,15 +158,19 @@ public enum HotPool {
         seen = job
         guard index < activeWorkers.load(ordering: .relaxed) else { continue }
         // The body is read only after a chunk of this job is claimed (see work(job:body:)).
-        while true {
-          let word = claim.load(ordering: .acquiring)
-          guard word >> 32 == job, (word & 0xFFFF_FFFF) < chunkCount.load(ordering: .relaxed) else { break }
-          guard claim.compareExchange(expected: word, desired: word + 1, ordering: .acquiringAndReleasing).exchanged
-          else { continue }
-          body?(word & 0xFFFF_FFFF)
+        while let index = claimChunk(of: job) {
+          runChunk(index)
           finished.add(1, ordering: .releasing)
         }
       }
+    }
+
+    /// Runs one chunk of the current job on a worker. Not inlined, so that the worker's reference to the
+    /// body is surely released before the chunk is counted as finished: the caller's
+    /// `withoutActuallyEscaping` traps if a reference outlives the job.
+    @inline(never)
+    func runChunk(_ index: Int) {
+      body?(index)
     }
   }
 

@@ -147,6 +147,23 @@ private func agree(_ a: [Float], _ b: [Float], k: Int) -> Bool {
     }
     #expect(marks.read(as: Int32.self, count: callers * chunks * chunks).allSatisfy { $0 == 20 })
   }
+
+  /// Back-to-back jobs of many and few chunks: a worker left behind by one job must never run a chunk of
+  /// the next one, so every job sees each of its chunks run exactly once and nothing else.
+  @Test func backToBackJobsOfDifferentSizesRunEachChunkOnce() {
+    let widest = 16
+    let marks = Buffer(byteCount: widest * 4, zeroed: true)
+    let p = UncheckedSendable(marks.pointer(as: Int32.self))
+    var wrong = 0
+    for job in 0..<200_000 {
+      let chunks = [widest, 2, 3, 1, 9][job % 5]
+      p.value.update(repeating: 0, count: widest)
+      HotPool.run(chunks: chunks) { p.value[$0] += 1 }
+      let seen = marks.read(as: Int32.self, count: widest)
+      if seen != (0..<widest).map({ $0 < chunks ? 1 : 0 }) { wrong += 1 }
+    }
+    #expect(wrong == 0)
+  }
 }
 
 extension Array where Element == [Float] {

@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// Matrix products with a few rows on the left: decoding's `x · Wᵀ` and `x · B`.
 ///
 /// With one to sixteen rows of x (decoding, speculative verification) the work is a stream over the
@@ -11,6 +13,15 @@ public enum Gemv {
   static let parallelGrain = 1 << 13
 
   typealias V = SIMD16<Float>
+  /// Weight rows ahead of its loads that ``tile(_:k:alpha:x:ldx:w:ldw:beta:y:ldy:)`` prefetches (two blocks).
+  static let prefetchRows = 8
+
+  /// Rows of x in one ``tile(_:k:alpha:x:ldx:w:ldw:beta:y:ldy:)``, as a type so that it specialises.
+  protocol TileRows { static var count: Int { get } }
+  enum OneRow: TileRows { static var count: Int { 1 } }
+  enum TwoRows: TileRows { static var count: Int { 2 } }
+  enum ThreeRows: TileRows { static var count: Int { 3 } }
+  enum FourRows: TileRows { static var count: Int { 4 } }
 
   /// y[i, j] = alpha · Σₚ x[i, p] · w[j, p] + beta · y[i, j] for i < m, j < n: x [m, k] times
   /// the transpose of w [n, k]. With beta = 0, y is not read. `m` must be at most ``maximumRows``.
@@ -52,32 +63,23 @@ public enum Gemv {
       j = singleRowBlocks(columns, k: k, alpha: alpha, x: x, w: w, ldw: ldw, y: y)
     }
     while j + 4 <= columns.upperBound {
-      let (w0, w1, w2, w3) = (w + j * ldw, w + (j + 1) * ldw, w + (j + 2) * ldw, w + (j + 3) * ldw)
-      for i in 0..<m {
-        let xi = x + i * ldx
-        var (a0, a1, a2, a3) = (V(), V(), V(), V())
-        var p = 0
-        while p < vectorEnd {
-          let xv = load(xi + p)
-          a0.addProduct(xv, load(w0 + p))
-          a1.addProduct(xv, load(w1 + p))
-          a2.addProduct(xv, load(w2 + p))
-          a3.addProduct(xv, load(w3 + p))
-          p += 16
+      // Four weight rows against tiles of up to four rows of x: each weight vector loaded once per tile.
+      var i = 0
+      while i < m {
+        let (xi, yi) = (x + i * ldx, y + i * ldy + j)
+        switch m - i {
+        case 1:
+          tile(OneRow.self, k: k, alpha: alpha, x: xi, ldx: ldx, w: w + j * ldw, ldw: ldw, beta: beta, y: yi, ldy: ldy)
+        case 2:
+          tile(TwoRows.self, k: k, alpha: alpha, x: xi, ldx: ldx, w: w + j * ldw, ldw: ldw, beta: beta, y: yi, ldy: ldy)
+        case 3:
+          tile(
+            ThreeRows.self, k: k, alpha: alpha, x: xi, ldx: ldx, w: w + j * ldw, ldw: ldw, beta: beta, y: yi, ldy: ldy)
+        default:
+          tile(
+            FourRows.self, k: k, alpha: alpha, x: xi, ldx: ldx, w: w + j * ldw, ldw: ldw, beta: beta, y: yi, ldy: ldy)
         }
-        var (s0, s1, s2, s3) = (a0.sum(), a1.sum(), a2.sum(), a3.sum())
-        while p < k {
-          s0 += xi[p] * w0[p]
-          s1 += xi[p] * w1[p]
-          s2 += xi[p] * w2[p]
-          s3 += xi[p] * w3[p]
-          p += 1
-        }
-        let yi = y + i * ldy + j
-        store(s0, alpha: alpha, beta: beta, to: yi)
-        store(s1, alpha: alpha, beta: beta, to: yi + 1)
-        store(s2, alpha: alpha, beta: beta, to: yi + 2)
-        store(s3, alpha: alpha, beta: beta, to: yi + 3)
+        i += 4
       }
       j += 4
     }
@@ -100,6 +102,97 @@ public enum Gemv {
       }
       j += 1
     }
+  }
+
+  /// `Rows.count` (1 to 4; a type, so that each specialisation folds the unused sums away) rows of x against four
+  /// weight rows: y[r, c] = alpha · Σₚ x[r, p] · w[c, p] + beta · y[r, c] for r < rows, c < 4. Each weight
+  /// vector is loaded once and meets every row, so a few rows cost little more than one.
+  @inline(__always)
+  static func tile<Rows: TileRows>(
+    _: Rows.Type, k: Int, alpha: Float, x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<Float>, ldw: Int,
+    beta: Float, y: UnsafeMutablePointer<Float>, ldy: Int
+  ) {
+    let rows = Rows.count
+    let vectorEnd = k & ~15
+    let (w0, w1, w2, w3) = (w, w + ldw, w + 2 * ldw, w + 3 * ldw)
+    let (x0, x1, x2, x3) = (x, x + ldx, x + 2 * ldx, x + 3 * ldx)
+    var (a00, a01, a02, a03) = (V(), V(), V(), V())
+    var (a10, a11, a12, a13) = (V(), V(), V(), V())
+    var (a20, a21, a22, a23) = (V(), V(), V(), V())
+    var (a30, a31, a32, a33) = (V(), V(), V(), V())
+    let ahead = prefetchRows * ldw
+    var p = 0
+    while p < vectorEnd {
+      // Four streams are too few for the hardware prefetcher to keep the weights coming; ask ahead.
+      frontier_prefetch(w0 + p + ahead)
+      frontier_prefetch(w1 + p + ahead)
+      frontier_prefetch(w2 + p + ahead)
+      frontier_prefetch(w3 + p + ahead)
+      let (v0, v1, v2, v3) = (load(w0 + p), load(w1 + p), load(w2 + p), load(w3 + p))
+      let u0 = load(x0 + p)
+      a00.addProduct(u0, v0)
+      a01.addProduct(u0, v1)
+      a02.addProduct(u0, v2)
+      a03.addProduct(u0, v3)
+      if rows > 1 {
+        let u1 = load(x1 + p)
+        a10.addProduct(u1, v0)
+        a11.addProduct(u1, v1)
+        a12.addProduct(u1, v2)
+        a13.addProduct(u1, v3)
+      }
+      if rows > 2 {
+        let u2 = load(x2 + p)
+        a20.addProduct(u2, v0)
+        a21.addProduct(u2, v1)
+        a22.addProduct(u2, v2)
+        a23.addProduct(u2, v3)
+      }
+      if rows > 3 {
+        let u3 = load(x3 + p)
+        a30.addProduct(u3, v0)
+        a31.addProduct(u3, v1)
+        a32.addProduct(u3, v2)
+        a33.addProduct(u3, v3)
+      }
+      p += 16
+    }
+    var sums = (
+      totals(a00, a01, a02, a03), rows > 1 ? totals(a10, a11, a12, a13) : SIMD4(),
+      rows > 2 ? totals(a20, a21, a22, a23) : SIMD4(), rows > 3 ? totals(a30, a31, a32, a33) : SIMD4()
+    )
+    while p < k {
+      let column = SIMD4(w0[p], w1[p], w2[p], w3[p])
+      sums.0.addProduct(SIMD4(repeating: x0[p]), column)
+      if rows > 1 { sums.1.addProduct(SIMD4(repeating: x1[p]), column) }
+      if rows > 2 { sums.2.addProduct(SIMD4(repeating: x2[p]), column) }
+      if rows > 3 { sums.3.addProduct(SIMD4(repeating: x3[p]), column) }
+      p += 1
+    }
+    store4(sums.0, alpha: alpha, beta: beta, to: y)
+    if rows > 1 { store4(sums.1, alpha: alpha, beta: beta, to: y + ldy) }
+    if rows > 2 { store4(sums.2, alpha: alpha, beta: beta, to: y + 2 * ldy) }
+    if rows > 3 { store4(sums.3, alpha: alpha, beta: beta, to: y + 3 * ldy) }
+  }
+
+  /// The lane sums of four vectors, by halving (the generic `sum()` is a call per vector).
+  @inline(__always) static func totals(_ a: V, _ b: V, _ c: V, _ d: V) -> SIMD4<Float> {
+    let (a8, b8, c8, d8) = (
+      a.lowHalf + a.highHalf, b.lowHalf + b.highHalf, c.lowHalf + c.highHalf, d.lowHalf + d.highHalf
+    )
+    let ab = SIMD8(lowHalf: a8.lowHalf + a8.highHalf, highHalf: b8.lowHalf + b8.highHalf)
+    let cd = SIMD8(lowHalf: c8.lowHalf + c8.highHalf, highHalf: d8.lowHalf + d8.highHalf)
+    // ab = (a0..a3, b0..b3): pairwise sums twice leave (Σa, Σb, Σc, Σd).
+    let pairs = SIMD8(
+      ab[0] + ab[1], ab[2] + ab[3], ab[4] + ab[5], ab[6] + ab[7], cd[0] + cd[1], cd[2] + cd[3], cd[4] + cd[5],
+      cd[6] + cd[7])
+    return SIMD4(pairs[0] + pairs[1], pairs[2] + pairs[3], pairs[4] + pairs[5], pairs[6] + pairs[7])
+  }
+
+  @inline(__always) static func store4(
+    _ v: SIMD4<Float>, alpha: Float, beta: Float, to p: UnsafeMutablePointer<Float>
+  ) {
+    for c in 0..<4 { store(v[c], alpha: alpha, beta: beta, to: p + c) }
   }
 
   /// One row of x, beta = 0: eight weight rows at a time, so eight independent sums hide the FMA latency.

@@ -282,9 +282,9 @@ public final class Llama: Module, LanguageModel {
 
   /// Logits [B, T, V] for ids [B, T], continuing `cache` when given.
   public func logits(_ ids: Tensor, cache: KVCache?) throws -> Tensor {
-    // One new token continuing a cache takes the fused decoding step when it applies.
+    // A few new tokens continuing a cache take the fused decoding step when it applies.
     if let cache, let step = try decodingStepLogits(ids, cache: cache) {
-      return try step.reshaped([1, 1, config.vocabularySize])
+      return try step.reshaped([1, ids.shape[1], config.vocabularySize])
     }
     return try outputLogits(hiddenStates(ids, cache: cache))
   }
@@ -296,7 +296,7 @@ public final class Llama: Module, LanguageModel {
 
   /// Logits [B, V] of the last position only: the head runs on one row per sequence.
   public func lastLogits(_ ids: Tensor, cache: KVCache?) throws -> Tensor {
-    if let cache, let logits = try decodingStepLogits(ids, cache: cache) { return logits }
+    if let cache, let logits = try decodingStepLogits(ids, cache: cache, lastOnly: true) { return logits }
     let h = try hiddenStates(ids, cache: cache)  // [B, T, C]
     let t = h.shape[1]
     let last = try h.sliced(axis: 1, (t - 1)..<t).reshaped([h.shape[0], h.shape[2]])  // [B, C]

@@ -28,7 +28,7 @@ import Testing
     }
   }
 
-  /// The fused one-token step (``Tensor/decoderStep``) equals the full forward pass position by position,
+  /// The fused step (``Tensor/decoderStep``) of one or several tokens equals the full forward pass position by position,
   /// for rotate-half and interleaved RoPE with grouped-query attention; LoRA or a query-recording cache
   /// turns it off.
   @Test func decodingStepEqualsTheLayers() throws {
@@ -43,12 +43,22 @@ import Testing
       try withoutGradients {
         let cache = model.makeCache(batch: 1, capacity: ids.count)
         _ = try model.lastLogits(Tensor(indices: Array(ids[..<4]), shape: [1, 4]), cache: cache)
-        for t in 4..<ids.count {
-          let step = try #require(try model.decodingStepLogits(Tensor(indices: [ids[t]], shape: [1, 1]), cache: cache))
-          #expect(step.shape == [1, 40])
-          expectClose(step.floats, Array(full[(t * 40)..<((t + 1) * 40)]), atol: 2e-5, "step \(t)")
+        // Steps of one, three and four tokens (a speculative verification's shape).
+        var t = 4
+        for tokens in [1, 3, 4] {
+          let step = try #require(
+            try model.decodingStepLogits(
+              Tensor(indices: Array(ids[t..<(t + tokens)]), shape: [1, tokens]), cache: cache))
+          #expect(step.shape == [tokens, 40])
+          expectClose(step.floats, Array(full[(t * 40)..<((t + tokens) * 40)]), atol: 2e-5, "step at \(t)")
+          t += tokens
         }
         #expect(cache.length == ids.count)
+        cache.rollback(to: 9)
+        let last = try #require(
+          try model.decodingStepLogits(Tensor(indices: Array(ids[9...]), shape: [1, 3]), cache: cache, lastOnly: true))
+        #expect(last.shape == [1, 40])
+        expectClose(last.floats, Array(full[(11 * 40)...]), atol: 2e-5, "last of three")
         let recording = model.makeCache(batch: 1, capacity: 4)
         recording.recordsQueries = true
         #expect(try model.decodingStepLogits(Tensor(indices: [1], shape: [1, 1]), cache: recording) == nil)

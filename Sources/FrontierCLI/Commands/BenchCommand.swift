@@ -106,6 +106,53 @@ enum BenchCommand: Command {
       "cache_attention_ms_k1", 1000 * cached[0], "1 query row per head, 6 layers of H6 D64 \(cacheRows)-row caches")
     record("cache_attention_k3_over_k1", cached[1] / cached[0], "3 rows against 1 (ideal: 1)")
     record("cache_attention_k7_over_k1", cached[2] / cached[0], "7 rows against 1 (ideal: 1)")
+    // A whole Llama pass (weights and attention) of k tokens over TriForce's retrieval cache.
+    for cold in [false, true] {
+      guard let pass = try? modelPassSeconds(tokens: [1, 3, 7], cacheRows: 4096, repeats: repeats, cold: cold)
+      else { return }
+      let name = cold ? "model_pass_cold" : "model_pass"
+      let state = cold ? "from memory" : "in cache"
+      record(
+        "\(name)_ms_k1", 1000 * pass[0],
+        "1 token through a 6-layer 384-wide Llama (12M parameters) over 4096 cached rows, \(state)")
+      record("\(name)_k3_over_k1", pass[1] / pass[0], "3 tokens against 1 (ideal: 1)")
+      record("\(name)_k7_over_k1", pass[2] / pass[0], "7 tokens against 1 (ideal: 1)")
+    }
+  }
+
+  /// Best seconds of one forward pass of each token count over a cache holding `cacheRows` random rows,
+  /// for a Llama shaped like TriForce's target (rolled back after every pass). With `cold`, a 512 MB
+  /// buffer is read before every pass (untimed) so that weights and cache come from memory, as they do
+  /// for TriForce's middle level after a pass over a long full cache.
+  static func modelPassSeconds(tokens counts: [Int], cacheRows: Int, repeats: Int, cold: Bool = false) throws
+    -> [Double]
+  {
+    var rng = RandomGenerator(seed: 12)
+    let config = LlamaConfiguration(
+      vocabularySize: 4096, hiddenSize: 384, intermediateSize: 1024, layers: 6, heads: 6, kvHeads: 6,
+      contextLength: cacheRows + 64, ropeTheta: 500_000, tiedEmbeddings: true)
+    let model = try Llama(config, generator: &rng)
+    let cache = model.makeCache(batch: 1, capacity: cacheRows + 64)
+    let rows = (0..<config.layers).map { _ in
+      (Tensor.normal([1, 6, cacheRows, 64], generator: &rng), Tensor.normal([1, 6, cacheRows, 64], generator: &rng))
+    }
+    try cache.load(keys: rows.map(\.0), values: rows.map(\.1), position: cacheRows)
+    let flush = cold ? Tensor.ones([128 << 20]) : nil
+    let clock = ContinuousClock()
+    return try withoutGradients {
+      try counts.map { count in
+        let ids = Tensor(indices: (0..<count).map { $0 * 37 % 4096 }, shape: [1, count])
+        var best = Double.infinity
+        for _ in 0...repeats {
+          if let flush { _ = try flush.sum().item() }
+          let start = clock.now
+          _ = try model.logits(ids, cache: cache)
+          best = min(best, (clock.now - start).seconds)
+          cache.rollback(to: cacheRows)
+        }
+        return best
+      }
+    }
   }
 
   /// One full GPT training step: forward, backward, AdamW.

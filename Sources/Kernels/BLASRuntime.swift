@@ -32,7 +32,7 @@ public enum BLASRuntime {
     cpuFlags.contains(feature == "avx512bf16" ? "avx512_bf16" : feature)
   }
 
-  nonisolated(unsafe) static let cpuFlags: Set<String> = {
+  static let cpuFlags: Set<String> = {
     guard let f = fopen("/proc/cpuinfo", "r") else { return [] }
     defer { fclose(f) }
     var line: UnsafeMutablePointer<CChar>?

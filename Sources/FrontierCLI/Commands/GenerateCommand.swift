@@ -44,19 +44,12 @@ enum GenerateCommand: Command {
     guard let model = loaded.languageModel else {
       throw CLIError("\(modelPath): holds an encoder, not a language model; use frontier embed for it")
     }
-    let isLlama2c = ModelRegistry.isLlama2c(modelPath)
     let tokenizer = try TokenizerLocator.find(
       explicit: args.string("tokenizer"), model: modelPath, vocabularySize: model.vocabularySize,
       required: request.promptIDs == nil || !request.printIDs)
 
     let prompt = try promptIDs(request, tokenizer: tokenizer, model: model)
-    var stopTokens = Set<Int>()
-    if let eos = tokenizer?.eosTokenID { stopTokens.insert(eos) }
-    if isLlama2c {
-      stopTokens.formUnion([1, 2])  // llama2.c ends a story at BOS; EOS is 2
-    } else if tokenizer == nil, let eos = configEndOfSequence(modelPath) {
-      stopTokens.insert(eos)
-    }
+    let stopTokens = stopTokens(tokenizer: tokenizer, modelPath: modelPath)
     let options = GenerationOptions(
       maxTokens: request.maxTokens, sampling: request.sampling, stopTokens: stopTokens,
       stopStrings: request.printIDs ? [] : request.stopStrings)
@@ -108,6 +101,20 @@ enum GenerateCommand: Command {
         "the prompt has \(ids.count) tokens but the model's context is \(model.contextLength); shorten the prompt")
     }
     return ids
+  }
+
+  /// The ids that end a generation from the model at `modelPath`: the tokenizer's end of sequence, and
+  /// for a llama2.c checkpoint also BOS (1, which ends a llama2.c story) and EOS (2); without a tokenizer,
+  /// the `eos_token_id` of the model's `config.json`.
+  static func stopTokens(tokenizer: (any Tokenizer)?, modelPath: String) -> Set<Int> {
+    var stopTokens = Set<Int>()
+    if let eos = tokenizer?.eosTokenID { stopTokens.insert(eos) }
+    if ModelRegistry.isLlama2c(modelPath) {
+      stopTokens.formUnion([1, 2])
+    } else if tokenizer == nil, let eos = configEndOfSequence(modelPath) {
+      stopTokens.insert(eos)
+    }
+    return stopTokens
   }
 
   /// `eos_token_id` from a Hugging Face `config.json` beside or at `path`, if it is a single integer.

@@ -14,7 +14,8 @@ enum TriForceCommand: Command {
   static let summary = "Decode a long prompt with TriForce (draft -> retrieval cache -> full cache), losslessly."
   static let usage =
     "frontier triforce --target PATH --draft PATH (--prompt TEXT | --prompt-file FILE | --prompt-ids 1,2,3) [options]\n"
-    + "       frontier triforce reproduce [--quick] [--output DIR]   (the table of reports/triforce)"
+    + "       frontier triforce reproduce [--quick] [--output DIR] [--contexts 2048,32768] [--temperatures 0,1]\n"
+    + "                                   [--prompts N] [--seeds N] [--max-tokens N] [--budget N]   (the table of reports/triforce)"
   static let allowsPositional = true
   static let options =
     [
@@ -35,14 +36,15 @@ enum TriForceCommand: Command {
         "triforce, autoregressive, draft-only, retrieval-only or streaming-middle"),
       OptionSpec("quick", "reproduce: short contexts, one temperature"),
       OptionSpec("output", value: "DIR", default: "reports/triforce", "reproduce: report folder"),
+      OptionSpec("contexts", value: "N,N", default: "2048,8192,16384,32768", "reproduce: prompt lengths"),
+      OptionSpec("temperatures", value: "T,T", default: "0,0.6,1", "reproduce: sampling temperatures"),
+      OptionSpec("prompts", value: "N", default: "3", "reproduce: prompts (books) per context"),
+      OptionSpec("seeds", value: "N", default: "2", "reproduce: sampling seeds per prompt (T > 0)"),
     ]
 
   static func run(_ args: ParsedArguments) throws {
     if args.positional == ["reproduce"] {
-      try TriForceReproduction.run(
-        quick: args.flag("quick"), output: args.string("output") ?? "reports/triforce", target: args.string("target"),
-        draft: args.string("draft")
-      ) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+      try reproduce(args)
       return
     }
     guard args.positional.isEmpty else {
@@ -78,8 +80,7 @@ enum TriForceCommand: Command {
         Data("frontier triforce: the \(name)'s context is extended to \(needed) positions (beyond its training)\n".utf8)
       )
     }
-    var stopTokens = Set<Int>()
-    if let eos = tokenizer?.eosTokenID { stopTokens.insert(eos) }
+    let stopTokens = GenerateCommand.stopTokens(tokenizer: tokenizer, modelPath: targetPath)
     let generation = GenerationOptions(
       maxTokens: request.maxTokens, sampling: request.sampling, stopTokens: stopTokens,
       stopStrings: request.printIDs ? [] : request.stopStrings)
@@ -104,7 +105,9 @@ enum TriForceCommand: Command {
       method.rawValue, prompt.count, result.tokens.count, result.stopReason.rawValue, result.setupSeconds,
       result.tokensPerSecond, rates.isEmpty ? "" : "; " + rates)
     let passes = result.passes.map {
-      String(format: "%d passes %.1f ms each", $0.passes, 1000 * $0.seconds / Double(max($0.passes, 1)))
+      String(
+        format: "%d passes %.1f ms each, %.1f tokens each", $0.passes, 1000 * $0.seconds / Double(max($0.passes, 1)),
+        Double($0.tokens) / Double(max($0.passes, 1)))
     }
     FileHandle.standardError.write(
       Data((line + "\n  levels (top first): " + passes.joined(separator: "; ") + "\n").utf8))
@@ -126,6 +129,41 @@ enum TriForceCommand: Command {
       throw UsageError(message: "frontier triforce: \(error)")
     }
     return c
+  }
+
+  /// `frontier triforce reproduce`: the full or quick protocol, with any of its settings overridden.
+  static func reproduce(_ args: ParsedArguments) throws {
+    let quick = args.flag("quick")
+    var settings = TriForceReproduction.Settings(quick: quick)
+    settings.contexts = try list(args, "contexts") { Int($0) } ?? settings.contexts
+    settings.temperatures = try list(args, "temperatures") { Float($0) } ?? settings.temperatures
+    settings.prompts = try args.int("prompts", default: settings.prompts)
+    settings.seeds = try args.int("seeds", default: settings.seeds)
+    settings.maxTokens = try args.int("max-tokens", default: settings.maxTokens)
+    settings.budget = try args.int("budget", default: settings.budget)
+    do {
+      try settings.validate()
+    } catch {
+      throw UsageError(message: "frontier triforce reproduce: \(error)")
+    }
+    let overridden = ["contexts", "temperatures", "prompts", "seeds", "max-tokens", "budget"].compactMap { name in
+      args.string(name).map { " --\(name) \($0)" }
+    }
+    let command = "frontier triforce reproduce" + (quick ? " --quick" : "") + overridden.joined()
+    try TriForceReproduction.run(
+      settings, quick: quick, output: args.string("output") ?? "reports/triforce", target: args.string("target"),
+      draft: args.string("draft"), command: command
+    ) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+  }
+
+  /// A comma-separated list option, nil when absent.
+  static func list<T>(_ args: ParsedArguments, _ name: String, _ parse: (String) -> T?) throws -> [T]? {
+    guard let text = args.string(name) else { return nil }
+    let values = text.split(separator: ",").map { parse($0.trimmingCharacters(in: .whitespaces)) }
+    guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else {
+      throw UsageError(message: "frontier triforce reproduce: --\(name) needs a comma-separated list, got '\(text)'")
+    }
+    return values.compactMap { $0 }
   }
 
   /// An integer option without a default.

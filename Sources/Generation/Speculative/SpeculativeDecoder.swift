@@ -9,6 +9,17 @@ public struct SpeculationStatistics: Sendable, Equatable {
   /// Tokens emitted (kept drafts, corrections and bonus tokens).
   public var emitted = 0
 
+  /// No rounds yet.
+  public init() {}
+
+  /// Adds the counts of `other` (another run, say) to these.
+  public static func += (counts: inout SpeculationStatistics, other: SpeculationStatistics) {
+    counts.rounds += other.rounds
+    counts.proposed += other.proposed
+    counts.accepted += other.accepted
+    counts.emitted += other.emitted
+  }
+
   /// Kept / checked (0 before any check).
   public var acceptanceRate: Double { proposed > 0 ? Double(accepted) / Double(proposed) : 0 }
   /// Tokens emitted per verifier pass.

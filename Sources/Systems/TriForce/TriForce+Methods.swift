@@ -35,9 +35,9 @@ public struct DecodingRun: Sendable {
   public var levels: [SpeculationStatistics]
   /// Retrieval-cache rebuilds during decoding.
   public var rebuilds: Int
-  /// Forward passes during decoding and their seconds per level, top (full cache) first (prefill passes
-  /// excluded).
-  public var passes: [(passes: Int, seconds: Double)] = []
+  /// Forward passes during decoding, their seconds and the tokens they fed, per level, top (full cache)
+  /// first (prefill passes excluded).
+  public var passes: [(passes: Int, seconds: Double, tokens: Int)] = []
   /// New tokens per second of decoding.
   public var tokensPerSecond: Double { decodeSeconds > 0 ? Double(tokens.count) / decodeSeconds : 0 }
   /// Acceptance at the full-cache verification (α2 for TriForce; the only level of two-level methods).
@@ -82,8 +82,7 @@ extension TriForceDecoder {
     try level.prefill(prompt)
     let rows = try (0..<target.layerCount).map { try cache.heldRows(layer: $0) }
     return PromptPrefill(
-      prompt: prompt, keys: try rows.map { try $0.keys.contiguous() },
-      values: try rows.map { try $0.values.contiguous() },
+      prompt: prompt, keys: rows.map { $0.keys.contiguous() }, values: rows.map { $0.values.contiguous() },
       queries: cache.lastQueries.compactMap { $0 }, seconds: (clock.now - start).seconds)
   }
 
@@ -146,7 +145,7 @@ extension TriForceDecoder {
     }
     let setup = prefillSeconds + (clock.now - start).seconds
     let levels = [top, middle, bottom].compactMap { $0 }
-    let setupPasses = levels.map { ($0.forwardPasses, $0.passSeconds) }
+    let setupPasses = levels.map { ($0.forwardPasses, $0.passSeconds, $0.fedTokens) }
 
     let decoder: SpeculativeDecoder
     switch (bottom, middle) {
@@ -187,7 +186,9 @@ extension TriForceDecoder {
       method: method, tokens: result.generation.tokens, text: result.generation.text,
       stopReason: result.generation.stopReason, setupSeconds: setup, decodeSeconds: result.decodeSeconds,
       levels: result.levels, rebuilds: rebuilds,
-      passes: zip(levels, setupPasses).map { ($0.forwardPasses - $1.0, $0.passSeconds - $1.1) })
+      passes: zip(levels, setupPasses).map {
+        ($0.forwardPasses - $1.0, $0.passSeconds - $1.1, $0.fedTokens - $1.2)
+      })
   }
 
   /// Plain decoding through the same level (kernels, cache and sampling) as the verifier.
@@ -197,7 +198,7 @@ extension TriForceDecoder {
   ) throws -> DecodingRun {
     let clock = ContinuousClock()
     let start = clock.now
-    let (setupPasses, setupPassSeconds) = (top.forwardPasses, top.passSeconds)
+    let (setupPasses, setupPassSeconds, setupTokens) = (top.forwardPasses, top.passSeconds, top.fedTokens)
     var context = prompt
     var produced: [Int] = []
     var stop = StopReason.length
@@ -215,6 +216,6 @@ extension TriForceDecoder {
     return DecodingRun(
       method: .autoregressive, tokens: produced, text: decode?(produced), stopReason: stop, setupSeconds: setup,
       decodeSeconds: (clock.now - start).seconds, levels: [], rebuilds: 0,
-      passes: [(top.forwardPasses - setupPasses, top.passSeconds - setupPassSeconds)])
+      passes: [(top.forwardPasses - setupPasses, top.passSeconds - setupPassSeconds, top.fedTokens - setupTokens)])
   }
 }

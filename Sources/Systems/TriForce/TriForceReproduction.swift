@@ -11,7 +11,7 @@ public enum TriForceReproduction {
   public struct Row: Codable, Sendable {
     /// Prompt tokens.
     public var context: Int
-    /// Sampling temperature.
+    /// Sampling temperature (to three decimals, so that 0.6 reads 0.6).
     public var temperature: Double
     /// ``DecodingMethod`` raw value.
     public var method: String
@@ -25,8 +25,53 @@ public enum TriForceReproduction {
     public var draftAcceptance: Double?
     /// Tokens emitted per full-cache verification pass.
     public var tokensPerVerification: Double?
-    /// Seconds of prefill and cache construction.
+    /// Seconds of prefill and cache construction (mean over prompts).
     public var setupSeconds: Double
+    /// New tokens decoded in the counted runs, over all prompts.
+    public var newTokens: Int
+    /// Forward passes per new token at each level, top (full cache) first.
+    public var passesPerToken: [Double] = []
+    /// Milliseconds per forward pass at each level, top first.
+    public var millisecondsPerPass: [Double] = []
+  }
+
+  /// What one reproduction measures.
+  public struct Settings: Sendable, Equatable {
+    /// Prompt lengths in tokens.
+    public var contexts: [Int]
+    /// Sampling temperatures (top-p 0.9 throughout).
+    public var temperatures: [Float]
+    /// Prompts per context: the first `context` tokens of books 0, 1, … (sorted by name).
+    public var prompts: Int
+    /// Sampling seeds per prompt and temperature (7, 8, …); each seed is a separate set of runs.
+    public var seeds: Int
+    /// New tokens per run.
+    public var maxTokens: Int
+    /// Retrieval-cache budget.
+    public var budget: Int
+
+    /// The full protocol, or the quick one (short contexts, one temperature, few tokens).
+    public init(quick: Bool) {
+      contexts = quick ? [1024, 2048] : [2048, 8192, 16384, 32768]
+      temperatures = quick ? [0.6] : [0, 0.6, 1.0]
+      prompts = quick ? 1 : 3
+      seeds = quick ? 1 : 2
+      maxTokens = quick ? 24 : 128
+      budget = quick ? 512 : 4096
+    }
+
+    /// Checks that every count is positive.
+    public func validate() throws {
+      guard !contexts.isEmpty, contexts.allSatisfy({ $0 > 1 }) else {
+        throw TriForceError("contexts must be a non-empty list of lengths above 1 token")
+      }
+      guard !temperatures.isEmpty, temperatures.allSatisfy({ $0 >= 0 && $0.isFinite }) else {
+        throw TriForceError("temperatures must be a non-empty list of numbers at or above 0")
+      }
+      guard prompts > 0, seeds > 0, maxTokens > 0, budget > 0 else {
+        throw TriForceError("prompts, seeds, new tokens and budget must be positive")
+      }
+    }
   }
 
   /// Runs the protocol (quick: short contexts, one temperature, few tokens) and writes the report into
@@ -35,6 +80,16 @@ public enum TriForceReproduction {
   public static func run(
     quick: Bool, output: String, target: String? = nil, draft: String? = nil, log: (String) -> Void = { _ in }
   ) throws -> [Row] {
+    try run(Settings(quick: quick), quick: quick, output: output, target: target, draft: draft, log: log)
+  }
+
+  /// Runs `settings` and writes the report into `output` (`quick` only names the run in the report).
+  @discardableResult
+  public static func run(
+    _ settings: Settings, quick: Bool, output: String, target: String? = nil, draft: String? = nil,
+    command: String? = nil, log: (String) -> Void = { _ in }
+  ) throws -> [Row] {
+    try settings.validate()
     guard let targetPath = target ?? TriForceWorkload.defaultTarget else {
       throw TriForceError("no target model under ~/.cache/frontier/base-model; train the base model first")
     }
@@ -44,11 +99,8 @@ public enum TriForceReproduction {
     }
     let tokenizer = try TokenizerLoader.load(TriForceWorkload.defaultTokenizer)
     let books = (try DataLocation.file("books_gutenberg_nltk") as NSString).deletingLastPathComponent
-    let contexts = quick ? [1024, 2048] : [2048, 8192, 16384, 32768]
-    let temperatures: [Float] = quick ? [0.6] : [0, 0.6, 1.0]
-    let maxTokens = quick ? 24 : 64
-    let configuration = TriForceConfiguration(budget: quick ? 512 : 4096)
-    let longest = (contexts.max() ?? 0) + maxTokens + 64
+    let configuration = TriForceConfiguration(budget: settings.budget)
+    let longest = (settings.contexts.max() ?? 0) + settings.maxTokens + 64
     let declared = try TriForceModels.declaredShape(at: targetPath)
     let drafted = try TriForceModels.declaredShape(at: draftPath)
     let models =
@@ -58,44 +110,93 @@ public enum TriForceReproduction {
     let targetModel = try TriForceModels.llama(at: targetPath, contextLength: longest).model
     let draftModel = try TriForceModels.llama(at: draftPath, contextLength: longest).model
     let decoder = try TriForceDecoder(target: targetModel, draft: draftModel, configuration: configuration)
-    var rows: [Row] = []
-    for context in contexts {
-      let prompt = try TriForceWorkload.prompt(tokens: context, dataFolder: books) {
-        tokenizer.encode($0, addSpecialTokens: true)
-      }
-      let prefill = try decoder.prefill(prompt)
-      log(String(format: "triforce: context %d prefilled in %.1f s", context, prefill.seconds))
-      for temperature in temperatures {
-        let options = GenerationOptions(
-          maxTokens: maxTokens, sampling: SamplingOptions(temperature: temperature, topP: 0.9, seed: 7))
-        // Every method runs twice, in order and then in reverse (A B … B A), so that a slow spell of the
-        // shared machine weighs on all methods alike; a method's speed is that of its faster run (a pause of
-        // the whole process, which this machine's other users cause, then spoils at most one run).
-        var runs: [DecodingMethod: [DecodingRun]] = [:]
-        for method in DecodingMethod.allCases + DecodingMethod.allCases.reversed() {
-          runs[method, default: []].append(
-            try decoder.run(method, prompt: prompt, options: options, prefilled: prefill))
+    // Per context and temperature, each method's faster run on every prompt.
+    var measured: [Cell: [DecodingRun]] = [:]
+    for context in settings.contexts {
+      for book in 0..<settings.prompts {
+        let prompt = try TriForceWorkload.prompt(tokens: context, book: book, dataFolder: books) {
+          tokenizer.encode($0, addSpecialTokens: true)
         }
-        let speed = { (method: DecodingMethod) -> Double in (runs[method] ?? []).map(\.tokensPerSecond).max() ?? 0 }
-        let baseline = speed(.autoregressive)
-        for method in DecodingMethod.allCases {
-          guard let run = runs[method]?.first else { continue }
-          let row = Row(
-            context: context, temperature: Double(temperature), method: method.rawValue,
-            tokensPerSecond: speed(method), speedup: baseline > 0 ? speed(method) / baseline : 0,
-            topAcceptance: run.topAcceptance, draftAcceptance: run.draftAcceptance,
-            tokensPerVerification: run.levels.first?.tokensPerRound, setupSeconds: run.setupSeconds)
-          rows.append(row)
-          log(
-            String(
-              format: "triforce: context %d T %.1f %@: %.2f tokens/s (%.2fx)", context, temperature, method.rawValue,
-              row.tokensPerSecond, row.speedup))
+        let prefill = try decoder.prefill(prompt)
+        log(String(format: "triforce: context %d, prompt %d prefilled in %.1f s", context, book, prefill.seconds))
+        for temperature in settings.temperatures {
+          for seed in 0..<(temperature > 0 ? settings.seeds : 1) {
+            let options = GenerationOptions(
+              maxTokens: settings.maxTokens,
+              sampling: SamplingOptions(temperature: temperature, topP: 0.9, seed: 7 + UInt64(seed)))
+            // Every method runs twice, in order and then in reverse (A B … B A), so that a slow spell of the
+            // shared machine weighs on all methods alike; the faster run counts (a pause of the whole process,
+            // which this machine's other users cause, then spoils at most one run).
+            var runs: [DecodingMethod: DecodingRun] = [:]
+            for method in DecodingMethod.allCases + DecodingMethod.allCases.reversed() {
+              let run = try decoder.run(method, prompt: prompt, options: options, prefilled: prefill)
+              if let earlier = runs[method], earlier.decodeSeconds <= run.decodeSeconds { continue }
+              runs[method] = run
+            }
+            for (method, run) in runs {
+              measured[Cell(context: context, temperature: temperature, method: method), default: []].append(run)
+              log(
+                String(
+                  format: "triforce: context %d prompt %d T %.1f seed %d %@: %.2f tokens/s", context, book, temperature,
+                  7 + seed, method.rawValue, run.tokensPerSecond))
+            }
+          }
         }
       }
     }
+    let rows = table(measured, settings: settings)
     try write(
-      rows, to: output, quick: quick, configuration: configuration, target: targetPath, draft: draftPath,
-      models: models)
+      rows, to: output, quick: quick, settings: settings, configuration: configuration, target: targetPath,
+      draft: draftPath, models: models, command: command)
+    return rows
+  }
+
+  /// One (context, temperature, method) cell before aggregation.
+  struct Cell: Hashable {
+    var context: Int
+    var temperature: Float
+    var method: DecodingMethod
+  }
+
+  /// Rows from the runs of each cell: tokens/s is all tokens over all decoding seconds, acceptance all kept
+  /// over all checked tokens, summed across prompts.
+  static func table(_ measured: [Cell: [DecodingRun]], settings: Settings) -> [Row] {
+    func total(_ runs: [DecodingRun], level: Int) -> SpeculationStatistics? {
+      let counted = runs.compactMap { $0.levels.count > level ? $0.levels[level] : nil }
+      guard !counted.isEmpty else { return nil }
+      return counted.reduce(into: SpeculationStatistics()) { $0 += $1 }
+    }
+    func speed(_ runs: [DecodingRun]) -> Double {
+      let seconds = runs.map(\.decodeSeconds).reduce(0, +)
+      return seconds > 0 ? Double(runs.map(\.tokens.count).reduce(0, +)) / seconds : 0
+    }
+    var rows: [Row] = []
+    for context in settings.contexts {
+      for temperature in settings.temperatures {
+        let runs = { (method: DecodingMethod) in
+          measured[Cell(context: context, temperature: temperature, method: method)] ?? []
+        }
+        let baseline = speed(runs(.autoregressive))
+        for method in DecodingMethod.allCases where !runs(method).isEmpty {
+          let cell = runs(method)
+          let top = total(cell, level: 0)
+          let middle = total(cell, level: 1)
+          let tokens = Double(cell.map(\.tokens.count).reduce(0, +))
+          let depth = cell.map(\.passes.count).min() ?? 0
+          let passes = (0..<depth).map { level in Double(cell.map { $0.passes[level].passes }.reduce(0, +)) }
+          let seconds = (0..<depth).map { level in cell.map { $0.passes[level].seconds }.reduce(0, +) }
+          rows.append(
+            Row(
+              context: context, temperature: (Double(temperature) * 1000).rounded() / 1000, method: method.rawValue,
+              tokensPerSecond: speed(cell), speedup: baseline > 0 ? speed(cell) / baseline : 0,
+              topAcceptance: top?.acceptanceRate, draftAcceptance: middle?.acceptanceRate,
+              tokensPerVerification: top?.tokensPerRound,
+              setupSeconds: cell.map(\.setupSeconds).reduce(0, +) / Double(cell.count),
+              newTokens: Int(tokens), passesPerToken: passes.map { tokens > 0 ? $0 / tokens : 0 },
+              millisecondsPerPass: zip(passes, seconds).map { $0 > 0 ? 1000 * $1 / $0 : 0 }))
+        }
+      }
+    }
     return rows
   }
 
@@ -130,12 +231,13 @@ public enum TriForceReproduction {
 
   /// README.md (tables), results.json and speedup.svg.
   static func write(
-    _ rows: [Row], to output: String, quick: Bool, configuration c: TriForceConfiguration, target: String,
-    draft: String, models: String
+    _ rows: [Row], to output: String, quick: Bool, settings: Settings, configuration c: TriForceConfiguration,
+    target: String, draft: String, models: String, command: String?
   ) throws {
     let folder = try ReportFolder(path: output)
     var table = MarkdownTable(header: [
       "Context", "T", "Method", "tokens/s", "Speedup", "α draft (middle)", "α top", "Tokens per full pass",
+      "Passes per token (top level first)", "ms per pass (top level first)",
     ])
     let cell = { (x: Double?) in x.map { ReportFormat.fixed($0) } ?? "–" }
     for r in rows {
@@ -144,6 +246,8 @@ public enum TriForceReproduction {
         ReportFormat.fixed(r.tokensPerSecond, digits: 2),
         ReportFormat.fixed(r.speedup, digits: 2) + "×", cell(r.draftAcceptance), cell(r.topAcceptance),
         cell(r.tokensPerVerification),
+        r.passesPerToken.map { ReportFormat.fixed($0, digits: 2) }.joined(separator: " / "),
+        r.millisecondsPerPass.map { ReportFormat.fixed($0, digits: 1) }.joined(separator: " / "),
       ])
     }
     let colors = ["#444444", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
@@ -157,21 +261,26 @@ public enum TriForceReproduction {
     }
     try folder.write(
       SVGPlot.lineChart(
-        title: "Speedup over autoregressive decoding (T = \(temperature))", xLabel: "context (tokens)",
+        title: "Speedup over autoregressive decoding (T = \(ReportFormat.fixed(temperature, digits: 1)))",
+        xLabel: "context (tokens)",
         yLabel: "speedup", series: series), to: "speedup.svg")
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     try folder.write(String(decoding: try encoder.encode(rows), as: UTF8.self), to: "results.json")
+    let seeding =
+      settings.seeds == 1
+      ? " (sampling seed 7)" : " with each of \(settings.seeds) sampling seeds (7–\(6 + settings.seeds); one at T 0)"
     let text = """
       # TriForce: reproduction (\(quick ? "quick" : "full") run)
 
-      Command: `frontier reproduce triforce\(quick ? " --quick" : "")` (or `frontier triforce reproduce\(quick ? " --quick" : "")`). Target `\(target)`, draft `\(draft)`;
-      prompts are the first N tokens of the Gutenberg books; budget \(c.budget), chunk \(c.chunk), γ1 \(c.draftLength),
-      γ2 \(c.middleLength), draft cache \(c.sinks) sinks + \(c.draftCache - c.sinks) recent, top-p 0.9. Every method
-      samples the target's distribution exactly; speed is decode only (prefill and cache construction excluded),
-      measured on one prompt per context in one run on this machine: each method decodes it twice, the
-      methods in order and then in reverse order, and tokens/s is that of the faster of the two runs (shared
-      CPU: numbers are noisy).
+      Command: `\(command ?? "frontier reproduce triforce" + (quick ? " --quick" : ""))`. Target `\(target)`, draft `\(draft)`;
+      budget \(c.budget), chunk \(c.chunk), γ1 \(c.draftLength), γ2 \(c.middleLength), draft cache \(c.sinks) sinks +
+      \(c.draftCache - c.sinks) recent, top-p 0.9. Every method samples the target's distribution exactly. Each
+      context has \(settings.prompts) prompt\(settings.prompts == 1 ? "" : "s") (the first N tokens of Gutenberg book\(settings.prompts == 1 ? " 0" : "s 0–\(settings.prompts - 1)")), each continued
+      for \(settings.maxTokens) new tokens\(seeding) by every method twice, the methods in order and then in reverse
+      order; the faster of the two runs counts. Tokens/s is all counted tokens over all their decoding seconds
+      (prefill and cache construction excluded), acceptance is all kept over all checked tokens, summed over
+      prompts and seeds. One run on this machine (shared CPU: numbers are noisy).
 
       \(models)
 

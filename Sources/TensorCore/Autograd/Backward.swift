@@ -69,7 +69,7 @@ extension Tensor {
     var visited = Set<ObjectIdentifier>()
     var stack: [(GradNode, Int)] = [(root, 0)]
     visited.insert(ObjectIdentifier(root))
-    while var (n, i) = stack.popLast() {
+    while case (let n, var i)? = stack.popLast() {
       var pushed = false
       while i < n.inputs.count {
         let child = n.inputs[i].node

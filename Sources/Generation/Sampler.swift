@@ -97,7 +97,20 @@ public struct Sampler {
       let candidates = order?.count ?? probs.count
       var limit = min(candidates, 64)
       var kept: [Int] = []
-      while true {
+      if order == nil, let head = Sampler.nucleusHead(probs, reaching: options.topP * total) {
+        // Every token at least as likely as the head's least likely one is in the head, so ranking the head
+        // gives the same prefix (and sums) as ranking the whole vocabulary; widen below only if rounding
+        // leaves its mass short.
+        let ranked = head.sorted { probs[$0] > probs[$1] || (probs[$0] == probs[$1] && $0 < $1) }
+        var cumulative: Float = 0
+        for i in ranked {
+          kept.append(i)
+          cumulative += probs[i] / total
+          if cumulative >= options.topP { break }
+        }
+        if cumulative >= options.topP { limit = candidates + 1 } else { kept.removeAll(keepingCapacity: true) }
+      }
+      while limit <= candidates {
         let ranked = order.map { Array($0.prefix(limit)) } ?? Sampler.descendingOrder(probs, limit: limit)
         var cumulative: Float = 0
         var reached = false
@@ -146,6 +159,27 @@ public struct Sampler {
     guard var best = values.indices.first else { return nil }
     for i in values.indices where values[i] > values[best] { best = i }
     return best
+  }
+
+  /// The indices (ascending) of every positive probability within a factor of two, by binary exponent, of
+  /// the smallest one needed for the largest probabilities to reach `mass` (one exponent band more, for
+  /// rounding), or nil when they never reach it. One pass, no logarithms: the head top-p needs to rank.
+  static func nucleusHead(_ probs: [Float], reaching mass: Float) -> [Int]? {
+    guard let top = probs.max(), top > 0 else { return nil }
+    let bands = 64
+    var bandMass = [Double](repeating: 0, count: bands)
+    for p in probs where p > 0 { bandMass[min(bands - 1, Int(top.exponent - p.exponent))] += Double(p) }
+    var cumulative = 0.0
+    var last = bands - 1
+    for band in 0..<bands {
+      cumulative += bandMass[band]
+      if cumulative >= Double(mass) {
+        last = min(bands - 1, band + 1)
+        break
+      }
+    }
+    guard last < bands - 1 else { return nil }
+    return probs.indices.filter { probs[$0] > 0 && Int(top.exponent - probs[$0].exponent) <= last }
   }
 
   /// Indices of the `limit` largest values, largest first (stable on ties).

@@ -95,40 +95,24 @@ public struct Sampler {
       // The nucleus is usually a small head of the ranking: rank the largest few first and widen only
       // while their mass falls short (the same order and sums as ranking everything).
       let candidates = order?.count ?? probs.count
-      var limit = min(candidates, 64)
-      var kept: [Int] = []
+      var nucleus: (kept: [Int], reached: Bool) = ([], false)
       if order == nil, let head = Sampler.nucleusHead(probs, reaching: options.topP * total) {
         // Every token at least as likely as the head's least likely one is in the head, so ranking the head
         // gives the same prefix (and sums) as ranking the whole vocabulary; widen below only if rounding
         // leaves its mass short.
         let ranked = head.sorted { probs[$0] > probs[$1] || (probs[$0] == probs[$1] && $0 < $1) }
-        var cumulative: Float = 0
-        for i in ranked {
-          kept.append(i)
-          cumulative += probs[i] / total
-          if cumulative >= options.topP { break }
-        }
-        if cumulative >= options.topP { limit = candidates + 1 } else { kept.removeAll(keepingCapacity: true) }
+        nucleus = Sampler.nucleusPrefix(ranked, probs: probs, total: total, topP: options.topP)
       }
-      while limit <= candidates {
+      var limit = min(candidates, 64)
+      while !nucleus.reached {
         let ranked = order.map { Array($0.prefix(limit)) } ?? Sampler.descendingOrder(probs, limit: limit)
-        var cumulative: Float = 0
-        var reached = false
-        kept.removeAll(keepingCapacity: true)
-        for i in ranked where probs[i] > 0 {
-          kept.append(i)
-          cumulative += probs[i] / total
-          if cumulative >= options.topP {
-            reached = true
-            break
-          }
-        }
-        if reached || limit >= candidates { break }
+        nucleus = Sampler.nucleusPrefix(ranked, probs: probs, total: total, topP: options.topP)
+        if limit >= candidates { break }
         limit = min(candidates, 4 * limit)
       }
-      var nucleus = [Float](repeating: 0, count: probs.count)
-      for i in kept { nucleus[i] = probs[i] }
-      probs = nucleus
+      var kept = [Float](repeating: 0, count: probs.count)
+      for i in nucleus.kept { kept[i] = probs[i] }
+      probs = kept
       total = probs.reduce(0, +)
     }
     return probs.map { $0 / total }
@@ -159,6 +143,20 @@ public struct Sampler {
     guard var best = values.indices.first else { return nil }
     for i in values.indices where values[i] > values[best] { best = i }
     return best
+  }
+
+  /// The shortest head of `ranked` (positive probabilities only) whose share of `total` reaches `topP`, and
+  /// whether it does; all of `ranked`'s positive entries when it does not.
+  static func nucleusPrefix(_ ranked: [Int], probs: [Float], total: Float, topP: Float) -> (kept: [Int], reached: Bool)
+  {
+    var kept: [Int] = []
+    var cumulative: Float = 0
+    for i in ranked where probs[i] > 0 {
+      kept.append(i)
+      cumulative += probs[i] / total
+      if cumulative >= topP { return (kept, true) }
+    }
+    return (kept, false)
   }
 
   /// The indices (ascending) of every positive probability within a factor of two, by binary exponent, of

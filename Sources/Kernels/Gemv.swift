@@ -64,20 +64,18 @@ public enum Gemv {
     }
     while j + 4 <= columns.upperBound {
       // Four weight rows against tiles of up to four rows of x: each weight vector loaded once per tile.
+      let wj = w + j * ldw
       var i = 0
+      @inline(__always) func tile<Rows: TileRows>(_ rows: Rows.Type) {
+        Gemv.tile(
+          rows, k: k, alpha: alpha, x: x + i * ldx, ldx: ldx, w: wj, ldw: ldw, beta: beta, y: y + i * ldy + j, ldy: ldy)
+      }
       while i < m {
-        let (xi, yi) = (x + i * ldx, y + i * ldy + j)
         switch m - i {
-        case 1:
-          tile(OneRow.self, k: k, alpha: alpha, x: xi, ldx: ldx, w: w + j * ldw, ldw: ldw, beta: beta, y: yi, ldy: ldy)
-        case 2:
-          tile(TwoRows.self, k: k, alpha: alpha, x: xi, ldx: ldx, w: w + j * ldw, ldw: ldw, beta: beta, y: yi, ldy: ldy)
-        case 3:
-          tile(
-            ThreeRows.self, k: k, alpha: alpha, x: xi, ldx: ldx, w: w + j * ldw, ldw: ldw, beta: beta, y: yi, ldy: ldy)
-        default:
-          tile(
-            FourRows.self, k: k, alpha: alpha, x: xi, ldx: ldx, w: w + j * ldw, ldw: ldw, beta: beta, y: yi, ldy: ldy)
+        case 1: tile(OneRow.self)
+        case 2: tile(TwoRows.self)
+        case 3: tile(ThreeRows.self)
+        default: tile(FourRows.self)
         }
         i += 4
       }

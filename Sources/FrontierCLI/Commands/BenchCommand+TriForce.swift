@@ -91,9 +91,7 @@ extension BenchCommand {
     let names = ["full", "middle", "draft"]
     var rows: [(String, Double, String)] = []
     var inPasses = 0.0
-    for (level, name) in names.enumerated() where runs.allSatisfy({ $0.passes.count > level }) {
-      let passes = runs.map { $0.passes[level].passes }.reduce(0, +)
-      let seconds = runs.map { $0.passes[level].seconds }.reduce(0, +)
+    for (name, (passes, seconds, _)) in zip(names, runs.pooledPasses) {
       inPasses += seconds
       rows.append(("run_passes_\(name)", Double(passes), "forward passes of the \(name) level while decoding"))
       rows.append(("run_ms_per_pass_\(name)", 1000 * seconds / Double(max(passes, 1)), "mean pass time"))

@@ -46,6 +46,21 @@ public struct DecodingRun: Sendable {
   public var draftAcceptance: Double? { levels.count > 1 ? levels[1].acceptanceRate : nil }
 }
 
+extension Array where Element == DecodingRun {
+  /// Forward passes, their seconds and the tokens they fed per level (top first), summed over the runs,
+  /// for the levels every run has.
+  public var pooledPasses: [(passes: Int, seconds: Double, tokens: Int)] {
+    let depth = map(\.passes.count).min() ?? 0
+    return (0..<depth).map { level in
+      reduce(into: (passes: 0, seconds: 0.0, tokens: 0)) { total, run in
+        total.passes += run.passes[level].passes
+        total.seconds += run.passes[level].seconds
+        total.tokens += run.passes[level].tokens
+      }
+    }
+  }
+}
+
 /// The target's full cache after a prompt (all but its last token) and the last token's queries, so that
 /// several runs on one prompt share one prefill.
 public struct PromptPrefill {

@@ -181,19 +181,18 @@ public enum TriForceReproduction {
           let cell = runs(method)
           let top = total(cell, level: 0)
           let middle = total(cell, level: 1)
-          let tokens = Double(cell.map(\.tokens.count).reduce(0, +))
-          let depth = cell.map(\.passes.count).min() ?? 0
-          let passes = (0..<depth).map { level in Double(cell.map { $0.passes[level].passes }.reduce(0, +)) }
-          let seconds = (0..<depth).map { level in cell.map { $0.passes[level].seconds }.reduce(0, +) }
+          let tokens = cell.map(\.tokens.count).reduce(0, +)
+          let passes = cell.pooledPasses
+          let tokensPerSecond = speed(cell)
           rows.append(
             Row(
               context: context, temperature: (Double(temperature) * 1000).rounded() / 1000, method: method.rawValue,
-              tokensPerSecond: speed(cell), speedup: baseline > 0 ? speed(cell) / baseline : 0,
+              tokensPerSecond: tokensPerSecond, speedup: baseline > 0 ? tokensPerSecond / baseline : 0,
               topAcceptance: top?.acceptanceRate, draftAcceptance: middle?.acceptanceRate,
               tokensPerVerification: top?.tokensPerRound,
               setupSeconds: cell.map(\.setupSeconds).reduce(0, +) / Double(cell.count),
-              newTokens: Int(tokens), passesPerToken: passes.map { tokens > 0 ? $0 / tokens : 0 },
-              millisecondsPerPass: zip(passes, seconds).map { $0 > 0 ? 1000 * $1 / $0 : 0 }))
+              newTokens: tokens, passesPerToken: passes.map { tokens > 0 ? Double($0.passes) / Double(tokens) : 0 },
+              millisecondsPerPass: passes.map { $0.passes > 0 ? 1000 * $0.seconds / Double($0.passes) : 0 }))
         }
       }
     }

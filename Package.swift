@@ -78,7 +78,8 @@ let package = Package(
     .testTarget(
       name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"], swiftSettings: cpuFlags),
     .testTarget(
-      name: "GenerationTests", dependencies: ["Generation", "LMCore", "TestSupport"], swiftSettings: cpuFlags),
+      name: "GenerationTests", dependencies: ["Generation", "Kernels", "LMCore", "TestSupport"], swiftSettings: cpuFlags
+    ),
     .testTarget(name: "DataTests", dependencies: ["Data", "TensorCore", "TestSupport"], swiftSettings: cpuFlags),
     .testTarget(
       name: "TrainingTests",

@@ -75,38 +75,33 @@ public struct Sampler {
       if let best = Sampler.argmax(z) { out[best] = 1 }
       return out
     }
-    let invT = 1 / options.temperature
-    let maxLogit = z.max() ?? 0
-    var probs = z.map { Foundation.exp(($0 - maxLogit) * invT) }
+    var (probs, total) = VectorMath.exponentials(of: z, minus: z.max() ?? 0, times: 1 / options.temperature)
     var order: [Int]?
     if options.topK > 0 && options.topK < probs.count {
       let sorted = Sampler.descendingOrder(probs, limit: options.topK)
       let keep = Set(sorted)
       for i in probs.indices where !keep.contains(i) { probs[i] = 0 }
       order = sorted
+      total = probs.reduce(0, +)
     }
-    var total = probs.reduce(0, +)
     if options.minP > 0, let top = probs.max() {
       let cut = options.minP * top
       for i in probs.indices where probs[i] < cut { probs[i] = 0 }
       total = probs.reduce(0, +)
     }
     if options.topP < 1 {
-      // The nucleus is usually a small head of the ranking: rank the largest few first and widen only
-      // while their mass falls short (the same order and sums as ranking everything).
+      // Exponent bands find the nucleus ranking one band; after top-k (already ranked), or when the bands
+      // cannot tell, rank the largest few and widen only while their mass falls short.
       let candidates = order?.count ?? probs.count
       var nucleus: (kept: [Int], reached: Bool) = ([], false)
-      if order == nil, let head = Sampler.nucleusHead(probs, reaching: options.topP * total) {
-        // Every token at least as likely as the head's least likely one is in the head, so ranking the head
-        // gives the same prefix (and sums) as ranking the whole vocabulary; widen below only if rounding
-        // leaves its mass short.
-        let ranked = head.sorted { probs[$0] > probs[$1] || (probs[$0] == probs[$1] && $0 < $1) }
-        nucleus = Sampler.nucleusPrefix(ranked, probs: probs, total: total, topP: options.topP)
-      }
+      if order == nil, let head = Sampler.nucleusByBands(probs, share: options.topP) { nucleus = (head, true) }
+      // Running sums in double precision: the mass of thousands of small probabilities stays exact enough
+      // for top-p close to 1.
+      let mass = nucleus.reached ? 0 : Double(options.topP) * probs.reduce(0.0) { $0 + Double($1) }
       var limit = min(candidates, 64)
       while !nucleus.reached {
         let ranked = order.map { Array($0.prefix(limit)) } ?? Sampler.descendingOrder(probs, limit: limit)
-        nucleus = Sampler.nucleusPrefix(ranked, probs: probs, total: total, topP: options.topP)
+        nucleus = Sampler.nucleusPrefix(ranked, probs: probs, reaching: mass)
         if limit >= candidates { break }
         limit = min(candidates, 4 * limit)
       }
@@ -145,39 +140,73 @@ public struct Sampler {
     return best
   }
 
-  /// The shortest head of `ranked` (positive probabilities only) whose share of `total` reaches `topP`, and
-  /// whether it does; all of `ranked`'s positive entries when it does not.
-  static func nucleusPrefix(_ ranked: [Int], probs: [Float], total: Float, topP: Float) -> (kept: [Int], reached: Bool)
-  {
+  /// The shortest head of `ranked` (positive probabilities only) whose mass reaches `mass`, and whether it
+  /// does; all of `ranked`'s positive entries when it does not.
+  static func nucleusPrefix(_ ranked: [Int], probs: [Float], reaching mass: Double) -> (kept: [Int], reached: Bool) {
     var kept: [Int] = []
-    var cumulative: Float = 0
+    var cumulative = 0.0
     for i in ranked where probs[i] > 0 {
       kept.append(i)
-      cumulative += probs[i] / total
-      if cumulative >= topP { return (kept, true) }
+      cumulative += Double(probs[i])
+      if cumulative >= mass { return (kept, true) }
     }
     return (kept, false)
   }
 
-  /// The indices (ascending) of every positive probability within a factor of two, by binary exponent, of
-  /// the smallest one needed for the largest probabilities to reach `mass` (one exponent band more, for
-  /// rounding), or nil when they never reach it. One pass, no logarithms: the head top-p needs to rank.
-  static func nucleusHead(_ probs: [Float], reaching mass: Float) -> [Int]? {
+  /// The nucleus of `probs`: the most likely tokens (ties by index) until their mass reaches `share` of the
+  /// total (sums in double precision), or nil when the binary-exponent bands cannot tell (probabilities
+  /// below 2⁻⁶² of the largest are needed).
+  ///
+  /// Probabilities are grouped by binary exponent below the largest one (one pass, no logarithms). Every
+  /// token of a band above the one where the bands' running mass reaches `mass` is in the nucleus whatever
+  /// the order within it, so only that band is ranked (and the next, if rounding leaves it short).
+  static func nucleusByBands(_ probs: [Float], share: Float) -> [Int]? {
     guard let top = probs.max(), top > 0 else { return nil }
     let bands = 64
+    let topExponent = Int(top.bitPattern >> 23)
+    // Band of each token (bands - 1 also for zeros, which are never kept).
+    var bandOf = [UInt8](repeating: UInt8(bands - 1), count: probs.count)
     var bandMass = [Double](repeating: 0, count: bands)
-    for p in probs where p > 0 { bandMass[min(bands - 1, Int(top.exponent - p.exponent))] += Double(p) }
-    var cumulative = 0.0
-    var last = bands - 1
-    for band in 0..<bands {
-      cumulative += bandMass[band]
-      if cumulative >= Double(mass) {
-        last = min(bands - 1, band + 1)
-        break
+    for (i, p) in probs.enumerated() where p > 0 {
+      let b = min(bands - 1, topExponent - Int(p.bitPattern >> 23))
+      bandOf[i] = UInt8(b)
+      bandMass[b] += Double(p)
+    }
+    let mass = Double(share) * bandMass.reduce(0, +)
+    var before = 0.0
+    var boundary = 0
+    while boundary < bands - 1 && before + bandMass[boundary] < mass {
+      before += bandMass[boundary]
+      boundary += 1
+    }
+    guard boundary < bands - 1 else { return nil }
+    var kept: [Int] = []
+    var ranked: [UInt64] = []
+    for (i, b) in bandOf.enumerated() {
+      if b < boundary {
+        kept.append(i)
+      } else if b == boundary {
+        // Descending probability, then ascending index: one integer key per token.
+        ranked.append(UInt64(UInt32.max - probs[i].bitPattern) << 32 | UInt64(i))
       }
     }
-    guard last < bands - 1 else { return nil }
-    return probs.indices.filter { probs[$0] > 0 && Int(top.exponent - probs[$0].exponent) <= last }
+    var cumulative = before
+    var b = boundary
+    while true {
+      ranked.sort()
+      for key in ranked {
+        let i = Int(key & 0xFFFF_FFFF)
+        kept.append(i)
+        cumulative += Double(probs[i])
+        if cumulative >= mass { return kept }
+      }
+      // Rounding left the band's mass short: rank the next band.
+      b += 1
+      guard b < bands - 1 else { return nil }
+      ranked = bandOf.indices.filter { Int(bandOf[$0]) == b }.map {
+        UInt64(UInt32.max - probs[$0].bitPattern) << 32 | UInt64($0)
+      }
+    }
   }
 
   /// Indices of the `limit` largest values, largest first (stable on ties).

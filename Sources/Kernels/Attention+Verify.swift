@@ -31,6 +31,19 @@ extension Attention {
     out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>, shape: AttentionShape,
     mask: AttentionMask, scale: Float
   ) {
+    let rows = shape.group * shape.queryLength
+    forwardSharedKeys(
+      q: q, k: k, v: v, out: out, logSumExp: logSumExp, shape: shape, mask: mask, scale: scale,
+      keysInLanes: rows <= FewRowAttention.maximumRows)
+  }
+
+  /// The shared-key forward pass with its kernel chosen: keys in vector lanes (``FewRowAttention``, less
+  /// arithmetic for a few rows) or query rows in lanes (``SharedKeyAttention``).
+  static func forwardSharedKeys(
+    q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>, shape: AttentionShape,
+    mask: AttentionMask, scale: Float, keysInLanes: Bool
+  ) {
     shape.validate()
     precondition(shape.headDim % 16 == 0, "forwardSharedKeys needs a head width that is a multiple of 16")
     let items = shape.batch * shape.kvHeads
@@ -55,9 +68,15 @@ extension Attention {
         let (item, segment) = unit.quotientAndRemainder(dividingBy: segments)
         let destination: SharedKeyAttention.Destination =
           partials.map { .partial($0 + unit * rows * partialWidth) } ?? .output(out, logSumExp)
-        SharedKeyAttention.item(
-          item, segment: segment, of: segments, q: q, k: k, v: v, destination: destination, shape: shape,
-          mask: mask, scale: scale)
+        if keysInLanes {
+          FewRowAttention.item(
+            item, segment: segment, of: segments, q: q, k: k, v: v, destination: destination, shape: shape,
+            mask: mask, scale: scale)
+        } else {
+          SharedKeyAttention.item(
+            item, segment: segment, of: segments, q: q, k: k, v: v, destination: destination, shape: shape,
+            mask: mask, scale: scale)
+        }
       }
     }
     if let partials {

@@ -95,8 +95,10 @@ extension KernelBenchmarks {
   /// `layers` layers of `keyLength` rows each ([1, heads, keyLength, depth], small random keys and values),
   /// measured in alternation: what one speculative verification pass of k tokens spends in attention,
   /// against one decoding step. Several layers make the caches outgrow the last-level cache, as in a model.
+  /// `keysInLanes` forces the kernel for rows > 1 (true: ``FewRowAttention``, false: the rows-in-lanes
+  /// ``SharedKeyAttention``); nil lets ``Attention/forward(q:k:v:out:logSumExp:shape:mask:bias:scale:)`` choose.
   public static func cacheAttentionSeconds(
-    rowCounts: [Int], layers: Int, keyLength: Int, heads: Int, depth: Int, repeats: Int
+    rowCounts: [Int], layers: Int, keyLength: Int, heads: Int, depth: Int, repeats: Int, keysInLanes: Bool? = nil
   ) -> [Double] {
     let cacheCount = layers * heads * keyLength * depth
     let k = Buffer(byteCount: cacheCount * 4, zeroed: true)
@@ -124,11 +126,18 @@ extension KernelBenchmarks {
           bestTime(repeats: repeats) {
             for layer in 0..<layers {
               let offset = layer * heads * keyLength * depth
-              Attention.forward(
-                q: q.pointer(as: Float.self), k: k.pointer(as: Float.self) + offset,
-                v: v.pointer(as: Float.self) + offset, out: out.pointer(as: Float.self),
-                logSumExp: logSumExp.pointer(as: Float.self), shape: shape, mask: mask, bias: nil,
-                scale: 1 / Float(depth).squareRoot())
+              let (kl, vl) = (k.pointer(as: Float.self) + offset, v.pointer(as: Float.self) + offset)
+              let (o, l) = (out.pointer(as: Float.self), logSumExp.pointer(as: Float.self))
+              let scale = 1 / Float(depth).squareRoot()
+              if let keysInLanes, rows > 1 {
+                Attention.forwardSharedKeys(
+                  q: q.pointer(as: Float.self), k: kl, v: vl, out: o, logSumExp: l, shape: shape, mask: mask,
+                  scale: scale, keysInLanes: keysInLanes)
+              } else {
+                Attention.forward(
+                  q: q.pointer(as: Float.self), k: kl, v: vl, out: o, logSumExp: l, shape: shape, mask: mask,
+                  bias: nil, scale: scale)
+              }
             }
           })
       }

@@ -38,3 +38,34 @@ public enum VectorMath {
     exp(V(repeating: x))[0]
   }
 }
+
+extension VectorMath {
+  /// e^((x − shift) · scale) for every element, and their sum: the unnormalised softmax of a logit row
+  /// (shift its maximum, scale the inverse temperature), vectorised.
+  public static func exponentials(of x: [Float], minus shift: Float, times scale: Float) -> (
+    values: [Float], sum: Float
+  ) {
+    var total = V()
+    var tail: Float = 0
+    let values = [Float](unsafeUninitializedCapacity: x.count) { out, initialized in
+      x.withUnsafeBufferPointer { input in
+        guard let source = input.baseAddress, let target = out.baseAddress else { return }
+        let (s, k) = (V(repeating: shift), V(repeating: scale))
+        var i = 0
+        while i + 16 <= x.count {
+          let e = exp((UnsafeRawPointer(source + i).loadUnaligned(as: V.self) - s) * k)
+          UnsafeMutableRawPointer(target + i).storeBytes(of: e, as: V.self)
+          total += e
+          i += 16
+        }
+        while i < x.count {
+          target[i] = exp((source[i] - shift) * scale)
+          tail += target[i]
+          i += 1
+        }
+      }
+      initialized = x.count
+    }
+    return (values, total.sum() + tail)
+  }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import LMCore
 import TestSupport
 import Testing
@@ -83,21 +84,20 @@ final class BigramModel: LanguageModel {
     let options = SamplingOptions(temperature: 0.6, topK: topK, topP: topP)
     let fast = Sampler(options).distribution(logits: logits)
     // Reference: probabilities, optional top-k, then the smallest head of the full descending ranking
-    // (ties by index) whose mass reaches topP.
-    let maxLogit = logits.max()!
-    var probs = logits.map { Foundation.exp(($0 - maxLogit) / 0.6) }
+    // (ties by index) whose mass, summed in double precision, reaches topP of the total.
+    var probs = VectorMath.exponentials(of: logits, minus: logits.max()!, times: 1 / 0.6).values
     var ranked = probs.indices.sorted { probs[$0] > probs[$1] || (probs[$0] == probs[$1] && $0 < $1) }
     if topK > 0 {
       ranked = Array(ranked.prefix(topK))
       for i in probs.indices where !ranked.contains(i) { probs[i] = 0 }
     }
-    let total = probs.reduce(0, +)
+    let total = probs.reduce(0.0) { $0 + Double($1) }
     var kept: Set<Int> = []
-    var cumulative: Float = 0
+    var cumulative = 0.0
     for i in ranked where probs[i] > 0 {
       kept.insert(i)
-      cumulative += probs[i] / total
-      if cumulative >= topP { break }
+      cumulative += Double(probs[i])
+      if cumulative >= Double(topP) * total { break }
     }
     #expect(Set(fast.indices.filter { fast[$0] > 0 }) == kept)
     if topK == 0 || topK > 64 { #expect(kept.count > 64, "the nucleus should need more than one ranking step") }

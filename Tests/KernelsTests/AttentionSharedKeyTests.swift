@@ -99,3 +99,59 @@ func sharedKeyOutputs(
     #expect(zip(sharedLSE, plainLSE).allSatisfy { abs($0 - $1) < 2e-5 }, "logSumExp")
   }
 }
+
+@Suite struct AttentionFewRowTests {
+  static let cases: [SmallQueryCase] = [
+    .init("Tq3 D64 retrieval-sized cache", b: 1, h: 6, hkv: 6, tq: 3, tk: 4100, d: 64, capacity: 4200),
+    .init("Tq2 D64 partial block", b: 1, h: 2, hkv: 2, tq: 2, tk: 77, d: 64),
+    .init("Tq4 D48 keys not a multiple of 16", b: 2, h: 2, hkv: 2, tq: 4, tk: 203, d: 48, capacity: 210),
+    .init("Tq2 D32 GQA group 2", b: 1, h: 4, hkv: 2, tq: 2, tk: 150, d: 32),
+    .init("Tq3 D16 fewer keys than a block", b: 1, h: 1, hkv: 1, tq: 3, tk: 24, d: 16),
+    .init(
+      "Tq3 window 40", b: 1, h: 2, hkv: 2, tq: 3, tk: 300, d: 64,
+      mask: AttentionMask(causal: true, window: 40, queryOffset: 297)),
+    .init(
+      "Tq2 rows before every key", b: 1, h: 2, hkv: 1, tq: 2, tk: 40, d: 16,
+      mask: AttentionMask(causal: true, queryOffset: -1)),
+    // One key/value head and thousands of keys: segments whose partial results merge.
+    .init("segments Tq2 group 2", b: 1, h: 2, hkv: 1, tq: 2, tk: 3000, d: 64, capacity: 3100),
+  ]
+
+  /// Keys in lanes (the few-row kernel) and rows in lanes both equal the reference, for up to four rows per
+  /// key/value head, and ``Attention/forward(q:k:v:out:logSumExp:shape:mask:bias:scale:)`` picks keys in lanes.
+  @Test(arguments: cases)
+  func bothKernelsMatchReference(_ c: SmallQueryCase) {
+    let s = c.shape
+    #expect(Attention.usesSharedKeys(s, biased: false))
+    #expect(s.group * s.queryLength <= FewRowAttention.maximumRows)
+    for keysInLanes in [true, false] {
+      let ((fast, fastLSE), (slow, slowLSE)) = sharedKeyOutputs(c, seeds: (21, 23, 29)) { q, k, v, out, lse in
+        Attention.forwardSharedKeys(
+          q: q, k: k, v: v, out: out, logSumExp: lse, shape: s, mask: c.mask, scale: 0.3, keysInLanes: keysInLanes)
+      } versus: { q, k, v, out, lse in
+        Attention.forwardReference(
+          q: q, k: k, v: v, out: out, logSumExp: lse, shape: s, mask: c.mask, bias: nil, scale: 0.3)
+      }
+      #expect(zip(fast, slow).allSatisfy { abs($0 - $1) < 3e-5 }, "out, keys in lanes: \(keysInLanes)")
+      #expect(
+        zip(fastLSE, slowLSE).allSatisfy { $0 == $1 || abs($0 - $1) < 3e-5 },
+        "logSumExp, keys in lanes: \(keysInLanes)")
+    }
+  }
+
+  /// The shuffle tree puts each of 16 keys' dot product in its own lane, in key order.
+  @Test func blockOfSixteenKeysIsInKeyOrder() {
+    let d = 32
+    let keys = (0..<(16 * d)).map { Float($0 % d == 0 ? $0 / d + 1 : 0) + Float($0 % 7) * 0.001 }
+    let query = (0..<d).map { Float($0 == 0 ? 1 : 0.5) }
+    let got = keys.withUnsafeBufferPointer { k in
+      query.withUnsafeBufferPointer { q in
+        FewRowAttention.block(k.baseAddress!, depth: d, query: q.baseAddress!, prefetching: nil)
+      }
+    }
+    for j in 0..<16 {
+      let want = (0..<d).reduce(Float(0)) { $0 + keys[j * d + $1] * query[$1] }
+      #expect(abs(got[j] - want) < 1e-4, "key \(j): \(got[j]) vs \(want)")
+    }
+  }
+}

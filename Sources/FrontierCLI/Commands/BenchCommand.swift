@@ -106,6 +106,22 @@ enum BenchCommand: Command {
       "cache_attention_ms_k1", 1000 * cached[0], "1 query row per head, 6 layers of H6 D64 \(cacheRows)-row caches")
     record("cache_attention_k3_over_k1", cached[1] / cached[0], "3 rows against 1 (ideal: 1)")
     record("cache_attention_k7_over_k1", cached[2] / cached[0], "7 rows against 1 (ideal: 1)")
+    // TriForce's middle level: a 4096-row retrieval cache that fits the last-level cache, where the
+    // arithmetic shows; both shared-key kernels, measured in the same run.
+    let retrievalRows = 4096
+    let kernels = [true, false].map { keysInLanes in
+      KernelBenchmarks.cacheAttentionSeconds(
+        rowCounts: [1, 3], layers: 6, keyLength: retrievalRows, heads: 6, depth: 64, repeats: repeats,
+        keysInLanes: keysInLanes)
+    }
+    let (keysInLanes, rowsInLanes) = (kernels[0], kernels[1])
+    record(
+      "retrieval_attention_ms_k1", 1000 * keysInLanes[0],
+      "1 query row per head, 6 layers of \(retrievalRows)-row caches")
+    record("retrieval_attention_k3_over_k1", keysInLanes[1] / keysInLanes[0], "3 rows against 1 (keys in lanes)")
+    record(
+      "retrieval_attention_k3_rows_in_lanes_over_keys_in_lanes", rowsInLanes[1] / keysInLanes[1],
+      "3 rows: the rows-in-lanes kernel's time over the keys-in-lanes kernel's")
     // A whole Llama pass (weights and attention) of k tokens over TriForce's retrieval cache.
     for cold in [false, true] {
       guard let pass = try? modelPassSeconds(tokens: [1, 3, 7], cacheRows: 4096, repeats: repeats, cold: cold)

@@ -36,7 +36,7 @@ extension SpeculativeDecoder {
     var stop = StopReason.length
     var text: String?
     var firstTokenTime = 0.0
-    let roundLength = maximumLength(forCount: draftLength) + 1
+    let roundLength = draft.maximumLength(forCount: draftLength) + 1
     generation: while produced.count < options.maxTokens {
       guard context.count + roundLength <= model.contextLength else {
         stop = .contextFull

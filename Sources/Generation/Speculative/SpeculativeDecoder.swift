@@ -58,7 +58,12 @@ public final class SpeculativeDecoder: TokenProposer {
   /// One round: draft, one verifier pass, accept/correct in order; the kept tokens plus one correction or
   /// bonus token, each with the verifier distribution it follows.
   public func round(after context: [Int]) throws -> [Proposal] {
-    let drafts = try draft.propose(after: context, count: draftLength)
+    try round(after: context, drafting: draftLength)
+  }
+
+  /// One round with `count` draft tokens (0: one verifier pass that samples a single token).
+  func round(after context: [Int], drafting count: Int) throws -> [Proposal] {
+    let drafts = count > 0 ? try draft.propose(after: context, count: count) : []
     let scores = try verifier.score(after: context, extra: drafts.map(\.token))
     var out: [Proposal] = []
     statistics.rounds += 1
@@ -97,10 +102,13 @@ public final class SpeculativeDecoder: TokenProposer {
     return out
   }
 
-  /// Rounds until at least `count` tokens are known (TriForce's middle level: γ2 tokens per top pass).
+  /// Rounds until exactly `count` tokens are known (TriForce's middle level: γ2 tokens per top pass); the
+  /// last rounds draft fewer tokens so that none is produced only to be dropped.
   public func propose(after context: [Int], count: Int) throws -> [Proposal] {
     var out: [Proposal] = []
-    while out.count < count { out += try round(after: context + out.map(\.token)) }
+    while out.count < count {
+      out += try round(after: context + out.map(\.token), drafting: min(draftLength, count - out.count - 1))
+    }
     return out
   }
 
@@ -109,9 +117,7 @@ public final class SpeculativeDecoder: TokenProposer {
     try verifier.prefill(context)
   }
 
-  public func maximumLength(forCount count: Int) -> Int {
-    count - 1 + draft.maximumLength(forCount: draftLength) + 1
-  }
+  public func maximumLength(forCount count: Int) -> Int { count }
 
   /// Statistics of this decoder and of every decoder below it, top first.
   public var allStatistics: [SpeculationStatistics] {

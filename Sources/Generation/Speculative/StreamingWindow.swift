@@ -6,29 +6,40 @@ import TensorCore
 ///
 /// Rows keep the absolute RoPE positions their keys were rotated at (the paper re-rotates keys at their
 /// cache slots; with RoPE only query–key distances matter, so this differs only in how far the sinks look).
+///
+/// Evicting compacts the cache (the recent rows move down behind the sinks), so the cache has `slack` rows
+/// beyond the window and compacts only when they are used up: the recent part holds between `window` and
+/// `window + slack` rows, and a decoding step copies the window once every `slack` tokens instead of every
+/// token.
 public final class StreamingWindow: CachePolicy {
   /// Positions at the start that are never dropped.
   public let sinks: Int
   /// Most tokens one pass may append (a long prompt is fed in pieces of this size).
   public let maximumPass: Int
+  /// Rows beyond the window that fill up between compactions.
+  public let slack: Int
+  /// The slack when none is given.
+  public static let defaultSlack = 32
 
-  /// A window keeping `sinks` sink rows; the cache's capacity sets the recent part.
-  public init(sinks: Int = 16, maximumPass: Int = 64) throws {
-    guard sinks >= 0, maximumPass > 0 else {
-      throw GenerationError("StreamingLLM needs sinks >= 0 and a positive pass length, got \(sinks), \(maximumPass)")
+  /// A window keeping `sinks` sink rows; the cache's capacity less `slack` sets the recent part.
+  public init(sinks: Int = 16, maximumPass: Int = 64, slack: Int = defaultSlack) throws {
+    guard sinks >= 0, maximumPass > 0, slack >= 0 else {
+      throw GenerationError(
+        "StreamingLLM needs sinks >= 0, a positive pass length and slack >= 0, got \(sinks), \(maximumPass), \(slack)")
     }
     self.sinks = sinks
     self.maximumPass = maximumPass
+    self.slack = slack
   }
 
-  /// A cache of `sinks + window` rows for `model` with this policy's room for a pass.
+  /// A cache of `sinks + window + slack` rows for `model`.
   public func makeCache(for model: LanguageModel, window: Int) -> KVCache {
-    model.makeCache(batch: 1, capacity: sinks + window)
+    model.makeCache(batch: 1, capacity: sinks + window + slack)
   }
 
   public func makeRoom(in cache: KVCache, incoming: Int) throws {
     guard cache.length + incoming > cache.capacity else { return }
-    let recent = cache.capacity - sinks - incoming
+    let recent = cache.capacity - sinks - max(slack, incoming)
     guard recent >= 0, cache.length >= sinks + recent else {
       throw GenerationError(
         "a StreamingLLM cache of \(cache.capacity) rows with \(sinks) sinks has no room for \(incoming) new tokens")

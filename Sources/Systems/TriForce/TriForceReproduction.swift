@@ -274,7 +274,7 @@ public enum TriForceReproduction {
 
       Command: `\(command ?? "frontier reproduce triforce" + (quick ? " --quick" : ""))`. Target `\(target)`, draft `\(draft)`;
       budget \(c.budget), chunk \(c.chunk), γ1 \(c.draftLength), γ2 \(c.middleLength), draft cache \(c.sinks) sinks +
-      \(c.draftCache - c.sinks) recent, top-p 0.9. Every method samples the target's distribution exactly. Each
+      \(c.draftCache - c.sinks) recent rows (compacted every \(StreamingWindow.defaultSlack) tokens), top-p 0.9. Every method samples the target's distribution exactly. Each
       context has \(settings.prompts) prompt\(settings.prompts == 1 ? "" : "s") (the first N tokens of Gutenberg book\(settings.prompts == 1 ? " 0" : "s 0–\(settings.prompts - 1)")), each continued
       for \(settings.maxTokens) new tokens\(seeding) by every method twice, the methods in order and then in reverse
       order; the faster of the two runs counts. Tokens/s is all counted tokens over all their decoding seconds

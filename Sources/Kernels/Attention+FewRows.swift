@@ -27,13 +27,9 @@ enum FewRowAttention {
     let rows = shape.group * t
     let keys = k + item * shape.keyValueHeadStride
     let values = v + item * shape.keyValueHeadStride
-    let global = (0..<rows).map { SharedKeyAttention.globalRow($0, item: item, shape: shape) }
-    let bounds = (0..<rows).map { r in mask.bounds(query: mask.queryOffset + r % t, keyLength: shape.keyLength) }
-    let first = bounds.map(\.lo).min() ?? 0
-    let end = max(first, bounds.map(\.hi).max() ?? 0)
-    let tiles = (end - first + keyTile - 1) / keyTile
-    let segmentStart = first + tiles * segment / segments * keyTile
-    let segmentEnd = min(end, first + tiles * (segment + 1) / segments * keyTile)
+    let unit = SharedKeyAttention.Unit(item: item, segment: segment, of: segments, shape: shape, mask: mask)
+    let (global, bounds) = (unit.global, unit.bounds)
+    let (segmentStart, segmentEnd) = (unit.keys.lowerBound, unit.keys.upperBound)
     // Scaled queries [rows, D], weighted value sums [rows, D], one tile of scores per row [rows, keyTile].
     let scratch = UnsafeMutablePointer<Float>.allocate(capacity: rows * (2 * d + keyTile))
     defer { scratch.deallocate() }
@@ -68,17 +64,7 @@ enum FewRowAttention {
       tile += count
     }
     for r in 0..<rows {
-      let row = sums + r * d
-      switch destination {
-      case .output(let out, let logSumExp):
-        SharedKeyAttention.finish(
-          row, best: best[r], total: total[r], depth: d, out: out + global[r] * d, logSumExp: logSumExp + global[r])
-      case .partial(let records):
-        let record = records + r * (d + 2)
-        record[0] = best[r]
-        record[1] = total[r]
-        (record + 2).update(from: row, count: d)
-      }
+      unit.deliver(r, sums: sums + r * d, best: best[r], total: total[r], depth: d, to: destination)
     }
   }
 
@@ -224,15 +210,9 @@ enum FewRowAttention {
     }
   }
 
-  @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V {
-    UnsafeRawPointer(p).loadUnaligned(as: V.self)
-  }
+  @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V { AttentionTile.load(p) }
 
-  @inline(__always) static func load(_ p: UnsafeMutablePointer<Float>) -> V {
-    UnsafeRawPointer(p).loadUnaligned(as: V.self)
-  }
+  @inline(__always) static func load(_ p: UnsafeMutablePointer<Float>) -> V { AttentionTile.load(p) }
 
-  @inline(__always) static func store(_ x: V, to p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: x, as: V.self)
-  }
+  @inline(__always) static func store(_ x: V, to p: UnsafeMutablePointer<Float>) { AttentionTile.store(x, to: p) }
 }

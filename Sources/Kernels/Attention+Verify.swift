@@ -120,13 +120,9 @@ enum SharedKeyAttention {
     let groups = (rows + lanes - 1) / lanes
     let keys = k + item * shape.keyValueHeadStride
     let values = v + item * shape.keyValueHeadStride
-    let global = (0..<rows).map { globalRow($0, item: item, shape: shape) }
-    let bounds = (0..<rows).map { r in mask.bounds(query: mask.queryOffset + r % t, keyLength: shape.keyLength) }
-    let first = bounds.map(\.lo).min() ?? 0
-    let end = max(first, bounds.map(\.hi).max() ?? 0)
-    let tiles = (end - first + keyTile - 1) / keyTile
-    let segmentStart = first + tiles * segment / segments * keyTile
-    let segmentEnd = min(end, first + tiles * (segment + 1) / segments * keyTile)
+    let unit = Unit(item: item, segment: segment, of: segments, shape: shape, mask: mask)
+    let (global, bounds) = (unit.global, unit.bounds)
+    let (segmentStart, segmentEnd) = (unit.keys.lowerBound, unit.keys.upperBound)
     let scores = UnsafeMutablePointer<Float>.allocate(capacity: keyTile * lanes)
     let queries = UnsafeMutablePointer<Float>.allocate(capacity: groups * d * lanes)
     let sums = UnsafeMutablePointer<Float>.allocate(capacity: groups * lanes * d)
@@ -180,17 +176,43 @@ enum SharedKeyAttention {
     }
     for r in 0..<rows {
       let (grp, lane) = r.quotientAndRemainder(dividingBy: lanes)
-      let (rowBest, rowTotal) = (best[grp][lane], total[grp][lane])
-      let row = sums + r * d
+      unit.deliver(r, sums: sums + r * d, best: best[grp][lane], total: total[grp][lane], depth: d, to: destination)
+    }
+  }
+
+  /// The rows of one key/value head and the keys one segment of them reads, shared by both shared-key kernels.
+  struct Unit {
+    /// The global row of each local row.
+    let global: [Int]
+    /// The visible keys of each local row.
+    let bounds: [(lo: Int, hi: Int)]
+    /// This segment's keys: its share of whole tiles from the first visible key, cut at the last.
+    let keys: Range<Int>
+
+    init(item: Int, segment: Int, of segments: Int, shape: AttentionShape, mask: AttentionMask) {
+      let (t, rows) = (shape.queryLength, shape.group * shape.queryLength)
+      global = (0..<rows).map { SharedKeyAttention.globalRow($0, item: item, shape: shape) }
+      bounds = (0..<rows).map { r in mask.bounds(query: mask.queryOffset + r % t, keyLength: shape.keyLength) }
+      let first = bounds.map(\.lo).min() ?? 0
+      let end = max(first, bounds.map(\.hi).max() ?? 0)
+      let tiles = (end - first + keyTile - 1) / keyTile
+      let start = first + tiles * segment / segments * keyTile
+      keys = start..<max(start, min(end, first + tiles * (segment + 1) / segments * keyTile))
+    }
+
+    /// Writes local row `r` (weighted sums `sums`, running maximum and sum) to `destination`: the finished
+    /// output row and log-sum-exp, or the segment's record `[maximum, sum, sums]`.
+    func deliver(
+      _ r: Int, sums: UnsafeMutablePointer<Float>, best: Float, total: Float, depth d: Int, to destination: Destination
+    ) {
       switch destination {
       case .output(let out, let logSumExp):
-        finish(
-          row, best: rowBest, total: rowTotal, depth: d, out: out + global[r] * d, logSumExp: logSumExp + global[r])
+        finish(sums, best: best, total: total, depth: d, out: out + global[r] * d, logSumExp: logSumExp + global[r])
       case .partial(let records):
         let record = records + r * (d + 2)
-        record[0] = rowBest
-        record[1] = rowTotal
-        (record + 2).update(from: row, count: d)
+        record[0] = best
+        record[1] = total
+        (record + 2).update(from: sums, count: d)
       }
     }
   }

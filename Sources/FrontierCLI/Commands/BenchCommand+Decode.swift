@@ -1,6 +1,7 @@
 import Data
 import Foundation
 import Generation
+import Kernels
 import LMCore
 import Models
 import NN
@@ -31,6 +32,16 @@ extension BenchCommand {
       _ = try? withoutGradients { try model.lastLogits(ids, cache: model.makeCache(batch: 1, capacity: 128)) }
     }
     record("prefill_tokens_per_s_15m", 128 / prefill, "same model, one 128-token prompt into an empty KV cache")
+
+    // Sampling's own cost: what every sampled token of every speculative level pays outside forward passes.
+    let logits = (0..<4096).map { _ in Float(rng.next() % 1_000_000) / 1_000_000 * 12 - 6 }
+    let sampler = Sampler(SamplingOptions(temperature: 1, topP: 0.9))
+    let distribution = KernelBenchmarks.bestTime(repeats: repeats) {
+      for _ in 0..<100 { _ = sampler.distribution(logits: logits) }
+    }
+    record(
+      "sampler_distribution_us", distribution / 100 * 1e6,
+      "one processed distribution (T 1, top-p 0.9) over 4096 uniform logits in [-6, 6)")
 
     guard let path = try? DataLocation.file("llama2c/stories260K.bin"), FileManager.default.fileExists(atPath: path)
     else {

@@ -5,8 +5,9 @@ import CPrefetch
 // (``SharedKeyAttention``) spends D broadcast multiply-adds per key however few rows fill its 16 lanes,
 // which makes three rows cost twice one when the cache sits in the last-level cache. Here keys sit in the
 // lanes instead: a row's products with 16 keys are summed together by a tree of shuffles, so a key costs
-// about D/16 multiply-adds per row plus a share of the tree. The first row reads a tile's keys and values
-// from memory; the other rows find them in the first-level cache.
+// about D/16 multiply-adds per row plus a share of the tree. The first row reads a tile's keys from memory,
+// the other rows find them in the first-level cache; the tile's values multiply all rows' probabilities at
+// once (the attention tile product, each value row loaded once).
 
 /// One key/value head against a few query rows (at most ``maximumRows``), keys in vector lanes; the same
 /// contract, segments and destinations as ``SharedKeyAttention/item(_:segment:of:q:k:v:destination:shape:mask:scale:)``.
@@ -30,15 +31,18 @@ enum FewRowAttention {
     let unit = SharedKeyAttention.Unit(item: item, segment: segment, of: segments, shape: shape, mask: mask)
     let (global, bounds) = (unit.global, unit.bounds)
     let (segmentStart, segmentEnd) = (unit.keys.lowerBound, unit.keys.upperBound)
-    // Scaled queries [rows, D], weighted value sums [rows, D], one tile of scores per row [rows, keyTile].
-    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: rows * (2 * d + keyTile))
+    // Scaled queries [rows, D], weighted value sums [padded, D], one tile of probabilities per row
+    // [padded, keyTile]. The rows are padded to four, the value product's block height; padding rows keep
+    // zero probabilities and are never delivered.
+    let padded = (rows + 3) & ~3
+    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: rows * d + padded * (d + keyTile))
     defer { scratch.deallocate() }
-    let (queries, sums, scores) = (scratch, scratch + rows * d, scratch + 2 * rows * d)
+    let (queries, sums, scores) = (scratch, scratch + rows * d, scratch + rows * d + padded * d)
     for r in 0..<rows {
       let source = q + global[r] * d
       for c in 0..<d { queries[r * d + c] = source[c] * scale }
     }
-    sums.update(repeating: 0, count: rows * d)
+    sums.update(repeating: 0, count: padded * (d + keyTile))
     var best = [Float](repeating: -.infinity, count: rows)
     var total = [Float](repeating: 0, count: rows)
     var tile = segmentStart
@@ -59,8 +63,11 @@ enum FewRowAttention {
         if correction != 1 {
           AttentionTile.scaledCopy(sums + r * d, to: sums + r * d, count: d, factor: correction)
         }
-        accumulate(values + tile * d, count: count, depth: d, probabilities: row, into: sums + r * d)
       }
+      // Every row's probabilities times the tile's values, each value row read once for four rows.
+      AttentionTile.multiply(
+        rows: padded, vectors: d / 16, depth: count, a: scores, aRowStride: keyTile, aDepthStride: 1,
+        b: values + tile * d, bRowStride: d, c: sums, cRowStride: d, accumulate: true)
       tile += count
     }
     for r in 0..<rows {
@@ -178,36 +185,6 @@ enum FewRowAttention {
     total = total * correction + AttentionTile.horizontalSum(sum)
     best = maximum
     return correction
-  }
-
-  /// `sums[c] += Σ_j p[j] · v[j·depth + c]` over `count` value rows, up to four 16-column pieces per pass.
-  @inline(__always)
-  static func accumulate(
-    _ v: UnsafePointer<Float>, count: Int, depth d: Int, probabilities p: UnsafePointer<Float>,
-    into sums: UnsafeMutablePointer<Float>
-  ) {
-    var c = 0
-    while c < d {
-      let width = min(4, (d - c) / 16)
-      var (a0, a1, a2, a3) = (load(sums + c), V(), V(), V())
-      if width > 1 { a1 = load(sums + c + 16) }
-      if width > 2 { a2 = load(sums + c + 32) }
-      if width > 3 { a3 = load(sums + c + 48) }
-      var row = v + c
-      for j in 0..<count {
-        let weight = V(repeating: p[j])
-        a0.addProduct(weight, load(row))
-        if width > 1 { a1.addProduct(weight, load(row + 16)) }
-        if width > 2 { a2.addProduct(weight, load(row + 32)) }
-        if width > 3 { a3.addProduct(weight, load(row + 48)) }
-        row += d
-      }
-      store(a0, to: sums + c)
-      if width > 1 { store(a1, to: sums + c + 16) }
-      if width > 2 { store(a2, to: sums + c + 32) }
-      if width > 3 { store(a3, to: sums + c + 48) }
-      c += 16 * width
-    }
   }
 
   @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V { AttentionTile.load(p) }

@@ -118,7 +118,7 @@ func sharedKeyOutputs(
   ]
 
   /// Keys in lanes (the few-row kernel) and rows in lanes both equal the reference, for up to four rows per
-  /// key/value head, and ``Attention/forward(q:k:v:out:logSumExp:shape:mask:bias:scale:)`` picks keys in lanes.
+  /// key/value head (every case is within ``FewRowAttention/maximumRows``, the cases `forward` sends to it).
   @Test(arguments: cases)
   func bothKernelsMatchReference(_ c: SmallQueryCase) {
     let s = c.shape

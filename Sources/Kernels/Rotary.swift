@@ -34,11 +34,15 @@ public enum Rotary {
       lowest = min(lowest, p)
       highest = max(highest, p)
     }
-    // The cached table is indexed by absolute position; otherwise build one indexed by t.
+    // The cached table is indexed by absolute position; otherwise build one indexed by t. A call of a few
+    // positions (a decoding step) never grows the cache: past its end it builds its own small table.
     let table: AngleTable
     let indexedByPosition: Bool
-    if half > 0, lowest >= 0, highest < AngleCache.maxPositions {
-      table = AngleCache.shared.table(rotaryDim: rotaryDim, base: base, positions: highest + 1)
+    if half > 0, lowest >= 0, highest < AngleCache.maxPositions,
+      let cached = AngleCache.shared.table(
+        rotaryDim: rotaryDim, base: base, positions: highest + 1, growing: seq >= AngleCache.shortestGrowingCall)
+    {
+      table = cached
       indexedByPosition = true
     } else {
       table = AngleTable(rotaryDim: rotaryDim, base: base, count: seq) { position($0, positionOffset, positions) }
@@ -155,6 +159,10 @@ extension Rotary {
     static let shared = AngleCache()
     /// Positions beyond this are not cached (the caller builds a per-call table instead).
     static let maxPositions = 1 << 17
+    /// Fewest positions in one call that may grow a table. Doubling a table at a long context costs
+    /// tens of milliseconds (a 32K-token table recomputed and its pages faulted in), which a decoding
+    /// step of a few tokens must not pay; it computes only its own angles instead.
+    static let shortestGrowingCall = 64
 
     private struct Key: Hashable {
       let rotaryDim: Int
@@ -169,12 +177,14 @@ extension Rotary {
       pthread_mutex_init(lock, nil)
     }
 
-    /// A table covering at least positions `0..<positions`.
-    func table(rotaryDim: Int, base: Float, positions: Int) -> AngleTable {
+    /// A table covering at least positions `0..<positions`; nil when the cached one is shorter and
+    /// `growing` is false.
+    func table(rotaryDim: Int, base: Float, positions: Int, growing: Bool) -> AngleTable? {
       let key = Key(rotaryDim: rotaryDim, base: base.bitPattern)
       pthread_mutex_lock(lock)
       defer { pthread_mutex_unlock(lock) }
       if let t = tables[key], t.count >= positions { return t }
+      guard growing else { return nil }
       var count = max(256, tables[key]?.count ?? 0)
       while count < positions { count *= 2 }
       let t = AngleTable(rotaryDim: rotaryDim, base: base, count: min(count, Self.maxPositions)) { $0 }

@@ -204,3 +204,23 @@ private func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
     #expect((0..<16).allSatisfy { failures[$0] == 0 })
   }
 }
+
+@Suite struct RotaryTableTests {
+  /// A decoding step past the end of the cached angle table rotates with angles it computes itself (the
+  /// table only grows for calls of many positions); both must give the same bits for the same position.
+  @Test func decodingPastTheCachedTableMatchesAGrownTable() {
+    var rng = SeededRandom(state: 31)
+    // A base no other test uses, so this test controls how far its table reaches.
+    let long = Config(seq: 300, heads: 2, headDim: 16, rotaryDim: 16, base: 12_345)
+    var step = long
+    step.seq = 3
+    step.offset = 297
+    let x = rng.floats(long.count)
+    let tail = Array(x[(297 * 2 * 16)...])
+    let beforeGrowth = rotate(tail, step)  // the cache has no table for this base yet
+    let grown = rotate(x, long)  // 300 positions: builds the cached table
+    let afterGrowth = rotate(tail, step)
+    #expect(beforeGrowth == Array(grown[(297 * 2 * 16)...]))
+    #expect(afterGrowth == beforeGrowth)
+  }
+}

@@ -1,5 +1,4 @@
 import CBLAS
-import Dispatch
 
 #if canImport(Glibc)
   import Glibc
@@ -38,13 +37,12 @@ public enum Parallel {
       if count > 0 { body(0..<count) }
       return
     }
-    withoutActuallyEscaping(body) { body in
-      let box = UncheckedSendable(body)
-      DispatchQueue.concurrentPerform(iterations: threads) { t in
-        let lo = count * t / threads
-        let hi = count * (t + 1) / threads
-        if lo < hi { box.value(lo..<hi) }
-      }
+    // The same threads as every other parallel kernel (``HotPool``): a second pool's threads would
+    // compete for the cores with workers still spinning after the previous job.
+    HotPool.run(chunks: threads) { t in
+      let lo = count * t / threads
+      let hi = count * (t + 1) / threads
+      if lo < hi { body(lo..<hi) }
     }
   }
 

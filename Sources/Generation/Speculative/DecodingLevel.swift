@@ -105,20 +105,28 @@ public final class DecodingLevel: TokenProposer {
   /// The scores of the positions after `context` and after each of `extra` (extra.count + 1 rows), from one
   /// forward pass over the unseen tail of `context` and `extra` (more passes only for a windowed cache).
   public func score(after context: [Int], extra: [Int]) throws -> [TokenScores] {
-    let logits = try feed(context: context, extra: extra)  // [extra.count + 1, V] as rows
-    return logits.enumerated().map { i, row in
-      // The context matters only to the repetition penalty; skip copying long prompts otherwise.
-      let history = sampling.repetitionPenalty == 1 ? [] : context + extra[..<i]
-      if isGreedy {
-        let best =
-          sampling.repetitionPenalty == 1
-          ? Sampler.argmax(row) ?? 0 : Sampler.argmax(processor.distribution(logits: row, context: history)) ?? 0
-        return TokenScores(argmax: best, distribution: nil)
-      }
-      let p = processor.distribution(logits: row, context: history).map(Double.init)
-      let total = p.reduce(0, +)
-      return TokenScores(argmax: 0, distribution: p.map { $0 / total })
+    let rows = try scoreRows(after: context, extra: extra)
+    return (0..<rows.count).map { rows[$0] }
+  }
+
+  /// ``score(after:extra:)`` whose rows are processed (temperature, top-p, ...) only when read: a verifier
+  /// stops at the first rejected draft and never needs the rows after it.
+  public func scoreRows(after context: [Int], extra: [Int]) throws -> ScoreRows {
+    ScoreRows(level: self, logits: try feed(context: context, extra: extra), context: context, extra: extra)
+  }
+
+  /// The verdict on one row of logits, the position after `history` (which only the repetition penalty reads).
+  func scores(of row: [Float], history: @autoclosure () -> [Int]) -> TokenScores {
+    let penalised = sampling.repetitionPenalty != 1
+    if isGreedy {
+      let best =
+        penalised ? Sampler.argmax(processor.distribution(logits: row, context: history())) : Sampler.argmax(row)
+      return TokenScores(argmax: best ?? 0, distribution: nil)
     }
+    let p = processor.distribution(logits: row, context: penalised ? history() : [])
+    var total = 0.0
+    for x in p { total += Double(x) }
+    return TokenScores(argmax: 0, distribution: p.map { Double($0) / total })
   }
 
   /// Draws `count` tokens one after another (a draft).
@@ -159,8 +167,9 @@ public final class DecodingLevel: TokenProposer {
   /// extra.count + 1 fed positions.
   private func feed(context: [Int], extra: [Int]) throws -> [[Float]] {
     guard !context.isEmpty else { throw GenerationError("the context is empty") }
-    var shared = 0
     let comparable = min(tokens.count, context.count - 1)
+    // Usually the whole held sequence is a prefix of the context: one vectorised comparison.
+    var shared = tokens[..<comparable] == context[..<comparable] ? comparable : 0
     while shared < comparable && tokens[shared] == context[shared] { shared += 1 }
     if shared < tokens.count { try rollback(to: shared) }
     var start = shared
@@ -195,5 +204,21 @@ public final class DecodingLevel: TokenProposer {
     forwardPasses += 1
     fedTokens += ids.count
     return logits
+  }
+}
+
+/// The next-token verdicts of one forward pass, position by position, each computed on first read.
+public struct ScoreRows {
+  let level: DecodingLevel
+  let logits: [[Float]]
+  let context: [Int]
+  let extra: [Int]
+
+  /// Rows: one after `context`, then one after each extra token.
+  public var count: Int { logits.count }
+
+  /// The verdict after `context` and the first `i` extra tokens.
+  public subscript(i: Int) -> TokenScores {
+    level.scores(of: logits[i], history: context + extra[..<i])
   }
 }

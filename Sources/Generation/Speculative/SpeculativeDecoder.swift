@@ -64,7 +64,7 @@ public final class SpeculativeDecoder: TokenProposer {
   /// One round with `count` draft tokens (0: one verifier pass that samples a single token).
   func round(after context: [Int], drafting count: Int) throws -> [Proposal] {
     let drafts = count > 0 ? try draft.propose(after: context, count: count) : []
-    let scores = try verifier.score(after: context, extra: drafts.map(\.token))
+    let scores = try verifier.scoreRows(after: context, extra: drafts.map(\.token))
     var out: [Proposal] = []
     statistics.rounds += 1
     for (i, proposal) in drafts.enumerated() {

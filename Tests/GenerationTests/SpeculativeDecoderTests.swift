@@ -177,4 +177,26 @@ final class EnumeratingChoices: RandomChoices {
     #expect(agreed.generation.tokens == plain.tokens)
     #expect(agreed.levels.allSatisfy { $0.accepted == $0.proposed })
   }
+
+  /// A draft keeps the rows of its own proposals: k tokens cost k passes of one new token each, and they
+  /// are the greedy continuation a fresh level computes token by token.
+  @Test func aDraftFeedsEachProposalOnce() throws {
+    let model = Self.table(6, seed: 10)
+    let level = DecodingLevel(model: model, sampling: SamplingOptions(), choices: SeededChoices(seed: 0))
+    let prompt = [3, 1, 4]
+    try level.prefill(prompt)
+    let (passes, fed) = (level.forwardPasses, level.fedTokens)
+    let drafted = try level.propose(after: prompt, count: 4).map(\.token)
+    #expect(level.forwardPasses - passes == 4)
+    #expect(level.fedTokens - fed == 4)
+    var expected: [Int] = []
+    for _ in 0..<4 {
+      let fresh = DecodingLevel(model: model, sampling: SamplingOptions(), choices: SeededChoices(seed: 0))
+      expected.append(try fresh.score(after: prompt + expected, extra: []).last?.argmax ?? -1)
+    }
+    #expect(drafted == expected)
+    // A shorter context than the held one rolls the proposals back.
+    let again = try level.propose(after: prompt, count: 2).map(\.token)
+    #expect(again == Array(expected.prefix(2)))
+  }
 }

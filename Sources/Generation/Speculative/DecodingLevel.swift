@@ -132,14 +132,17 @@ public final class DecodingLevel: TokenProposer {
   /// Draws `count` tokens one after another (a draft).
   public func propose(after context: [Int], count: Int) throws -> [Proposal] {
     var drafted: [Proposal] = []
-    var sequence = context
+    var drafts: [Int] = []
     for _ in 0..<count {
-      guard let scores = try score(after: sequence, extra: []).last else { break }
+      // The context is not copied per token: the drafted tokens ride along as `extra`, and the rows they
+      // left in the cache are kept.
+      guard let row = try feed(context: context, extra: drafts, rows: 1, keepingExtra: true).last else { break }
+      let scores = scores(of: row, history: context + drafts)
       let proposal =
         scores.distribution.map { Proposal(token: choices.draw(from: $0), distribution: $0) }
         ?? Proposal(token: scores.argmax, distribution: nil)
       drafted.append(proposal)
-      sequence.append(proposal.token)
+      drafts.append(proposal.token)
     }
     return drafted
   }
@@ -163,29 +166,36 @@ public final class DecodingLevel: TokenProposer {
     tokens += source.tokens[positions]
   }
 
-  /// Syncs the cache with `context`, feeds the rest of it and `extra`, and returns the logits of the last
-  /// extra.count + 1 fed positions.
-  private func feed(context: [Int], extra: [Int]) throws -> [[Float]] {
+  /// Syncs the cache with the sequence `context` + `extra`, feeds what it does not hold, and returns the
+  /// logits of the last `rows` positions (rows <= extra.count + 1). Held rows of `extra` are kept only with
+  /// `keepingExtra` (a draft extending its own proposals); a verifier needs logits for every extra token,
+  /// so by default the cache keeps at most `context` minus its last token.
+  private func feed(context: [Int], extra: [Int], rows: Int? = nil, keepingExtra: Bool = false) throws -> [[Float]] {
     guard !context.isEmpty else { throw GenerationError("the context is empty") }
-    let comparable = min(tokens.count, context.count - 1)
+    let length = context.count + extra.count
+    let comparable = min(tokens.count, (keepingExtra ? length : context.count) - 1)
+    let inContext = min(comparable, context.count)
     // Usually the whole held sequence is a prefix of the context: one vectorised comparison.
-    var shared = tokens[..<comparable] == context[..<comparable] ? comparable : 0
-    while shared < comparable && tokens[shared] == context[shared] { shared += 1 }
+    var shared = tokens[..<inContext] == context[..<inContext] ? inContext : 0
+    while shared < inContext && tokens[shared] == context[shared] { shared += 1 }
+    if shared == context.count {
+      while shared < comparable && tokens[shared] == extra[shared - context.count] { shared += 1 }
+    }
     if shared < tokens.count { try rollback(to: shared) }
     var start = shared
     // Long catch-ups (prompts) go in pieces: bounded logits, and a windowed cache evicts between them.
     let limit = policy?.maximumPass ?? Self.longestPass
-    while start < context.count - 1 && context.count - start + extra.count > limit {
+    while start < context.count - 1 && length - start > limit {
       let piece = min(limit, context.count - 1 - start)
       try policy?.makeRoom(in: cache, incoming: piece)
       _ = try run(Array(context[start..<(start + piece)]))
       start += piece
     }
-    try policy?.makeRoom(in: cache, incoming: context.count - start + extra.count)
-    let fed = Array(context[start...]) + extra
+    try policy?.makeRoom(in: cache, incoming: length - start)
+    let fed = start < context.count ? Array(context[start...]) + extra : Array(extra[(start - context.count)...])
     let logits = try run(fed)  // [1, T, V]
     let v = model.vocabularySize
-    let rows = extra.count + 1
+    let rows = min(rows ?? extra.count + 1, fed.count)
     let flat = try logits.sliced(axis: 1, (fed.count - rows)..<fed.count).contiguous().floats
     return (0..<rows).map { Array(flat[($0 * v)..<(($0 + 1) * v)]) }
   }

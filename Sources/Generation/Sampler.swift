@@ -180,14 +180,15 @@ public struct Sampler {
       boundary += 1
     }
     guard boundary < bands - 1 else { return nil }
+    // Descending probability, then ascending index: one integer key per token.
+    func rankKey(_ i: Int) -> UInt64 { UInt64(UInt32.max - probs[i].bitPattern) << 32 | UInt64(i) }
     var kept: [Int] = []
     var ranked: [UInt64] = []
     for (i, b) in bandOf.enumerated() {
       if b < boundary {
         kept.append(i)
       } else if b == boundary {
-        // Descending probability, then ascending index: one integer key per token.
-        ranked.append(UInt64(UInt32.max - probs[i].bitPattern) << 32 | UInt64(i))
+        ranked.append(rankKey(i))
       }
     }
     var cumulative = before
@@ -203,9 +204,7 @@ public struct Sampler {
       // Rounding left the band's mass short: rank the next band.
       b += 1
       guard b < bands - 1 else { return nil }
-      ranked = bandOf.indices.filter { Int(bandOf[$0]) == b }.map {
-        UInt64(UInt32.max - probs[$0].bitPattern) << 32 | UInt64($0)
-      }
+      ranked = bandOf.indices.filter { Int(bandOf[$0]) == b }.map(rankKey)
     }
   }
 

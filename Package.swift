@@ -38,10 +38,10 @@ let package = Package(
     .target(name: "Kernels", dependencies: ["CBLAS", "CPrefetch"], swiftSettings: numericFlags),
     .target(name: "TensorCore", dependencies: ["Kernels"], swiftSettings: numericFlags),
     .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: numericFlags),
-    .target(name: "LMCore", dependencies: ["TensorCore", "NN"], swiftSettings: numericFlags),
+    .target(name: "LMCore", dependencies: ["TensorCore", "NN", "Checkpoints"], swiftSettings: numericFlags),
     .target(name: "Models", dependencies: ["TensorCore", "NN", "LMCore", "Checkpoints"], swiftSettings: numericFlags),
     .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: cpuFlags),
-    .target(name: "Generation", dependencies: ["TensorCore", "LMCore"], swiftSettings: numericFlags),
+    .target(name: "Generation", dependencies: ["TensorCore", "LMCore", "Tokenizers"], swiftSettings: numericFlags),
     .target(name: "Checkpoints", dependencies: ["Kernels", "TensorCore", "NN"], swiftSettings: cpuFlags),
     .target(name: "Tokenizers", dependencies: [], swiftSettings: cpuFlags),
     .target(name: "Reports", dependencies: [], swiftSettings: cpuFlags),
@@ -78,7 +78,8 @@ let package = Package(
     .testTarget(
       name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"], swiftSettings: cpuFlags),
     .testTarget(
-      name: "GenerationTests", dependencies: ["Generation", "Kernels", "LMCore", "TestSupport"], swiftSettings: cpuFlags
+      name: "GenerationTests", dependencies: ["Generation", "Kernels", "LMCore", "Models", "TestSupport"],
+      swiftSettings: cpuFlags
     ),
     .testTarget(name: "DataTests", dependencies: ["Data", "TensorCore", "TestSupport"], swiftSettings: cpuFlags),
     .testTarget(

@@ -39,6 +39,8 @@ public enum StopReason: String, Sendable {
 
 /// The outcome of a generation, with its timing.
 public struct GenerationResult: Sendable {
+  /// Prompt tokens.
+  public var promptTokens: Int
   /// New token ids (without the prompt and without a stop token).
   public var tokens: [Int]
   /// The decoded new text (cut before a stop string), when a decoder was given.
@@ -51,9 +53,14 @@ public struct GenerationResult: Sendable {
   public var decodeTokensPerSecond: Double
   /// Prompt tokens per second of the prefill pass.
   public var prefillTokensPerSecond: Double
+  /// Seconds of the prefill.
+  public var prefillSeconds: Double
+  /// Seconds of the whole generation, prefill included.
+  public var totalSeconds: Double
 }
 
-/// Autoregressive generation over any ``LanguageModel`` with a preallocated KV cache.
+/// Plain autoregressive generation over any ``LanguageModel``: a ``PlainDecoder`` driven by a
+/// ``GenerationSession``.
 public struct Generator {
   /// The model.
   public let model: LanguageModel
@@ -67,59 +74,32 @@ public struct Generator {
     prompt: [Int], options: GenerationOptions, decode: (([Int]) -> String)? = nil,
     onToken: ((Int) -> Void)? = nil
   ) throws -> GenerationResult {
-    try options.sampling.validate()
-    try checkPrompt(prompt, for: model, limit: model.contextLength)
-    let clock = ContinuousClock()
-    let start = clock.now
-    let cache = model.makeCache(batch: 1, capacity: min(model.contextLength, prompt.count + options.maxTokens))
-    var sampler = Sampler(options.sampling)
-    var context = prompt
-    var produced: [Int] = []
-    var stop = StopReason.length
-    var text: String?
-    var firstTokenTime = 0.0
-    var prefillSeconds = 0.0
-    var next = try withoutGradients { () -> Tensor in
-      try model.lastLogits(Tensor(indices: prompt, shape: [1, prompt.count]), cache: cache).reshaped([
-        model.vocabularySize
-      ])
-    }
-    prefillSeconds = (clock.now - start).seconds
-    while produced.count < options.maxTokens {
-      let token = sampler.sample(logits: next.floats, context: context)
-      if produced.isEmpty { firstTokenTime = (clock.now - start).seconds }
-      if options.stopTokens.contains(token) {
-        stop = .stopToken
-        break
-      }
-      produced.append(token)
-      context.append(token)
-      onToken?(token)
-      if !options.stopStrings.isEmpty, let decode {
-        let current = decode(produced)
-        if let cut = options.stopStrings.compactMap({ current.range(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }
-        ) {
-          text = String(current[..<cut.lowerBound])
-          stop = .stopString
-          break
-        }
-      }
-      if produced.count == options.maxTokens { break }
-      guard cache.length < cache.capacity else {
-        stop = .contextFull
-        break
-      }
-      next = try withoutGradients {
-        try model.lastLogits(Tensor(indices: [token], shape: [1, 1]), cache: cache).reshaped([model.vocabularySize])
-      }
-    }
-    let total = (clock.now - start).seconds
-    let decodeTime = total - firstTokenTime
-    return GenerationResult(
-      tokens: produced, text: text ?? decode?(produced), stopReason: stop, timeToFirstToken: firstTokenTime,
-      decodeTokensPerSecond: produced.count > 1 && decodeTime > 0 ? Double(produced.count - 1) / decodeTime : 0,
-      prefillTokensPerSecond: prefillSeconds > 0 ? Double(prompt.count) / prefillSeconds : 0)
+    try GenerationSession(options: options).run(
+      PlainDecoder(model: model, sampling: options.sampling), prompt: prompt,
+      text: decode.map { RedecodingText(decode: $0) }, onToken: onToken)
   }
+}
+
+/// An ``IncrementalDecoder`` over a function that decodes a whole id sequence: it decodes everything so far
+/// at each id and hands out what was added (quadratic in the length; for short outputs and tests).
+public struct RedecodingText: IncrementalDecoder {
+  let decode: ([Int]) -> String
+  private var ids: [Int] = []
+  private var emitted = ""
+
+  /// Wraps `decode`.
+  public init(decode: @escaping ([Int]) -> String) { self.decode = decode }
+
+  public mutating func append(_ id: Int) -> String {
+    ids.append(id)
+    let text = decode(ids)
+    guard text.hasPrefix(emitted), text.count > emitted.count else { return "" }
+    let new = String(text.dropFirst(emitted.count))
+    emitted = text
+    return new
+  }
+
+  public mutating func finish() -> String { "" }
 }
 
 /// A generation request that cannot be served.
@@ -127,16 +107,4 @@ public struct GenerationError: Error, CustomStringConvertible {
   /// What is wrong and what to do.
   public let description: String
   init(_ message: String) { description = message }
-}
-
-/// Checks a prompt against `model`: not empty, at most `limit` tokens, every id inside the vocabulary.
-func checkPrompt(_ prompt: [Int], for model: LanguageModel, limit: Int) throws {
-  guard !prompt.isEmpty else { throw GenerationError("the prompt is empty; give at least one token (e.g. BOS)") }
-  guard prompt.count <= limit else {
-    throw GenerationError(
-      "the prompt has \(prompt.count) tokens but the model's context is \(model.contextLength); shorten it")
-  }
-  if let bad = prompt.first(where: { $0 < 0 || $0 >= model.vocabularySize }) {
-    throw GenerationError("prompt token \(bad) is outside the model's vocabulary of \(model.vocabularySize)")
-  }
 }

@@ -189,7 +189,7 @@ public final class GPT2Attention: Module {
     projection = conv(c.width, c.width)
   }
 
-  func callAsFunction(_ x: Tensor, layer: Int, cache: KVCache?) throws -> Tensor {
+  func callAsFunction(_ x: Tensor, cache: AttentionKV?) throws -> Tensor {
     let (b, t, c) = (x.shape[0], x.shape[1], x.shape[2])
     let d = c / heads
     let offset = cache?.length ?? 0
@@ -197,7 +197,7 @@ public final class GPT2Attention: Module {
       try $0.reshaped([b, t, heads, d]).transposed(1, 2).contiguous()  // [B, H, T, D]
     }
     var (k, v) = (parts[1], parts[2])
-    if let cache { (k, v) = try cache.append(layer: layer, keys: k, values: v) }  // [B, H, P + T, D]
+    if let cache { (k, v) = try cache.append(keys: k, values: v) }  // [B, H, P + T, D]
     let y = try Tensor.attention(
       query: parts[0], key: k, value: v, mask: AttentionMask(causal: true, queryOffset: offset), scale: scale)
     return try projection(y.transposed(1, 2).reshaped([b, t, c]))
@@ -230,14 +230,14 @@ public final class GPT2Block: Module {
     down = conv(c.mlpWidth, c.width)
   }
 
-  func callAsFunction(_ x: Tensor, layer: Int, cache: KVCache?) throws -> Tensor {
-    let h = try x + attention(norm1(x), layer: layer, cache: cache)
+  func callAsFunction(_ x: Tensor, cache: AttentionKV?) throws -> Tensor {
+    let h = try x + attention(norm1(x), cache: cache)
     return try h + down(activation(up(norm2(h))))
   }
 }
 
 /// A GPT-2 causal language model (GPT2LMHeadModel); parameter paths are HF checkpoint keys.
-public final class GPT2: Module, LanguageModel {
+public final class GPT2: Module, AttentionLanguageModel {
   /// The configuration it was built from.
   public let config: GPT2Configuration
   /// Token embedding [V, C].
@@ -291,26 +291,29 @@ public final class GPT2: Module, LanguageModel {
     head = nil
   }
 
+  /// Token ids that end a sequence; ``ModelRegistry`` fills them in from the checkpoint.
+  public var endOfSequenceIDs: Set<Int> = []
   public var vocabularySize: Int { config.vocabularySize }
   public var contextLength: Int { config.contextLength }
   public var layerCount: Int { blocks.count }
   public var keyValueShape: (heads: Int, headDimensions: Int) { (config.heads, config.width / config.heads) }
 
-  /// Final normalised hidden states [B, T, C] for ids [B, T]; appends to and commits `cache` when given.
-  public func hiddenStates(_ ids: Tensor, cache: KVCache? = nil) throws -> Tensor {
-    let offset = cache?.nextPosition ?? 0  // sequence position (a sparse cache holds fewer rows)
+  /// Final normalised hidden states [B, T, C] for ids [B, T]; every layer's state takes the tokens in
+  /// when `state` is given.
+  public func hiddenStates(_ ids: Tensor, state: DecodingState? = nil) throws -> Tensor {
+    let offset = state?.position ?? 0  // sequence position (a sparse cache holds fewer rows)
     try checkTokenIds(ids, model: "GPT2", offset: offset, contextLength: contextLength)
+    let caches = try state.map { try checkedLayers($0) }
     let t = ids.shape[1]
     let positions = Tensor(indices: Array(offset..<(offset + t)), shape: [t])
     var h = try tokenEmbedding(ids) + positionEmbedding(positions)  // [B, T, C]
-    for (i, block) in blocks.enumerated() { h = try block(h, layer: i, cache: cache) }
-    cache?.commit()
+    for (i, block) in blocks.enumerated() { h = try block(h, cache: caches?[i]) }
     return try finalNorm(h)
   }
 
-  /// Logits [B, T, V] for ids [B, T], continuing `cache` when given.
-  public func logits(_ ids: Tensor, cache: KVCache?) throws -> Tensor {
-    try outputLogits(hiddenStates(ids, cache: cache))
+  /// Logits [B, T, V] for ids [B, T], continuing `state` when given.
+  public func logits(_ ids: Tensor, state: DecodingState?) throws -> Tensor {
+    try outputLogits(hiddenStates(ids, state: state))
   }
 
   /// The head (or the tied embedding) applied to final hidden states [..., C] -> [..., V].
@@ -319,13 +322,13 @@ public final class GPT2: Module, LanguageModel {
   }
 
   /// Logits [B, V] of the last position only: the head runs on one row per sequence.
-  public func lastLogits(_ ids: Tensor, cache: KVCache?) throws -> Tensor {
-    let h = try hiddenStates(ids, cache: cache)  // [B, T, C]
+  public func lastLogits(_ ids: Tensor, state: DecodingState?) throws -> Tensor {
+    let h = try hiddenStates(ids, state: state)  // [B, T, C]
     let t = h.shape[1]
     let last = try h.sliced(axis: 1, (t - 1)..<t).reshaped([h.shape[0], h.shape[2]])  // [B, C]
     return try outputLogits(last)
   }
 
   /// Logits [B, T, V] without a cache.
-  public func callAsFunction(_ ids: Tensor) throws -> Tensor { try logits(ids, cache: nil) }
+  public func callAsFunction(_ ids: Tensor) throws -> Tensor { try logits(ids, state: nil) }
 }

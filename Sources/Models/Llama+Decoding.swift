@@ -8,26 +8,75 @@ extension Llama {
   /// last token's [1, V] when `lastOnly`), or nil when that path does not apply (too many tokens or
   /// sequences, gradients wanted, a cache that records queries, biases, LoRA adapters or a gate other than
   /// SiLU): the caller then runs the layers.
-  func decodingStepLogits(_ ids: Tensor, cache: KVCache, lastOnly: Bool = false) throws -> Tensor? {
+  func decodingStepLogits(_ ids: Tensor, state: DecodingState, lastOnly: Bool = false) throws -> Tensor? {
     guard ids.rank == 2, ids.shape[0] == 1, ids.shape[1] >= 1, ids.shape[1] <= Tensor.decoderStepMaximumTokens,
-      !cache.recordsQueries, config.activation == .silu, cache.keys.first?.shape[0] == 1,
-      let weights = decodingWeights()
+      config.activation == .silu
     else { return nil }
+    let caches = try checkedLayers(state)
+    guard caches.allSatisfy({ !$0.observesQueries && $0.layout.batch == 1 }), let weights = decodingWeights() else {
+      return nil
+    }
     if GradMode.isEnabled && (embedding.weight.requiresGrad || weights.contains(where: \.tracksGradients)) {
       return nil
     }
-    try checkTokenIds(ids, model: "Llama", offset: cache.nextPosition, contextLength: contextLength)
+    try checkTokenIds(ids, model: "Llama", offset: state.position, contextLength: contextLength)
     let tokens = ids.shape[1]
-    guard cache.length + tokens <= cache.capacity else { return nil }
+    let (rows, position) = (caches[0].length, caches[0].position)
+    guard caches.allSatisfy({ $0.length == rows && $0.position == position && rows + tokens <= $0.capacity }) else {
+      return nil
+    }
     let configuration = DecoderStepConfiguration(
       heads: config.heads, kvHeads: config.kvHeads, headDimensions: config.headDimensions,
       normEpsilon: config.rmsNormEps, rotary: config.rotary)
     let h = try embedding(ids).reshaped([tokens, config.hiddenSize]).decoderStep(
-      layers: weights, keys: cache.keys, values: cache.values, row: cache.length, position: cache.nextPosition,
+      layers: weights, keys: caches.map(\.keys), values: caches.map(\.values), row: rows, position: position,
       configuration: configuration)
-    try cache.advance(rows: tokens)
+    for cache in caches { try cache.advance(rows: tokens) }
     let kept = lastOnly && tokens > 1 ? try h.sliced(axis: 0, (tokens - 1)..<tokens) : h
     return try outputLogits(norm(kept))
+  }
+
+  /// Next-token logits [B, V] of B sequences continuing their own states by one token each, through the
+  /// fused decoding step in groups of up to ``TensorCore/Tensor/decoderStepMaximumTokens`` sequences (each
+  /// weight read once per group); sequences the fused step cannot take run through the layers one by one.
+  public func batchedLastLogits(_ tokens: [Int], states: [DecodingState]) throws -> Tensor {
+    guard tokens.count == states.count, !tokens.isEmpty else {
+      throw TensorError("Llama", "batched decoding needs one state per token, got \(tokens.count) and \(states.count)")
+    }
+    let ids = Tensor(indices: tokens, shape: [1, tokens.count])
+    try checkTokenIds(ids, model: "Llama", offset: 0, contextLength: contextLength)
+    let caches = try states.map { try checkedLayers($0) }
+    let fused =
+      config.activation == .silu && !(GradMode.isEnabled && embedding.weight.requiresGrad)
+      && caches.allSatisfy { layers in
+        let (rows, position) = (layers[0].length, layers[0].position)
+        return position < contextLength
+          && layers.allSatisfy {
+            !$0.observesQueries && $0.layout.batch == 1 && $0.length == rows && $0.position == position
+              && rows < $0.capacity
+          }
+      }
+    guard fused, let weights = decodingWeights(), !weights.contains(where: \.tracksGradients) else {
+      return try sequentialLastLogits(tokens, states: states)
+    }
+    let configuration = DecoderStepConfiguration(
+      heads: config.heads, kvHeads: config.kvHeads, headDimensions: config.headDimensions,
+      normEpsilon: config.rmsNormEps, rotary: config.rotary)
+    var rows: [Tensor] = []
+    for group in stride(from: 0, to: tokens.count, by: Tensor.decoderStepMaximumTokens) {
+      let members = group..<min(group + Tensor.decoderStepMaximumTokens, tokens.count)
+      let sequences = members.map { b in
+        DecoderStepSequence(
+          keys: caches[b].map(\.keys), values: caches[b].map(\.values), row: caches[b][0].length,
+          position: caches[b][0].position, tokens: 1)
+      }
+      let x = try embedding(Tensor(indices: Array(tokens[members]), shape: [1, members.count]))
+        .reshaped([members.count, config.hiddenSize])
+      let h = try x.decoderStep(layers: weights, sequences: sequences, configuration: configuration)
+      for b in members { for cache in caches[b] { try cache.advance(rows: 1) } }
+      rows.append(try outputLogits(norm(h)))  // [G, V]
+    }
+    return rows.count == 1 ? rows[0] : try Tensor.concatenate(rows, axis: 0)
   }
 
   /// Every layer's weights for the fused decoding step, or nil when a layer has biases or adapters or a

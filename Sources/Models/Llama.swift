@@ -190,16 +190,16 @@ public final class LlamaAttention: Module {
   }
 
   /// residual + attention(x) for x [B, T, C]; with a cache the tokens sit at positions P ..< P + T.
-  func callAsFunction(_ x: Tensor, layer: Int, cache: KVCache?, adding residual: Tensor) throws -> Tensor {
+  func callAsFunction(_ x: Tensor, cache: AttentionKV?, adding residual: Tensor) throws -> Tensor {
     let (b, t, d) = (x.shape[0], x.shape[1], headDimensions)
-    let (offset, position) = (cache?.length ?? 0, cache?.nextPosition ?? 0)  // cache rows, sequence position
+    let (offset, position) = (cache?.length ?? 0, cache?.position ?? 0)  // cache rows, sequence position
     let qkv = try Linear.outputs(of: [queryProjection, keyProjection, valueProjection], on: x)
     let q = try qkv[0].reshaped([b, t, heads, d])
       .rotaryEmbedding(rotary, positionOffset: position).transposed(1, 2).contiguous()  // [B, H, T, D]
     var k = try qkv[1].reshaped([b, t, kvHeads, d])
       .rotaryEmbedding(rotary, positionOffset: position).transposed(1, 2).contiguous()  // [B, G, T, D]
     var v = try qkv[2].reshaped([b, t, kvHeads, d]).transposed(1, 2).contiguous()  // [B, G, T, D]
-    if let cache { (k, v) = try cache.append(layer: layer, keys: k, values: v, queries: q) }  // [B, G, P + T, D]
+    if let cache { (k, v) = try cache.append(keys: k, values: v, queries: q) }  // [B, G, P + T, D]
     let y = try Tensor.attention(
       query: q, key: k, value: v, mask: AttentionMask(causal: true, queryOffset: offset))  // [B, H, T, D]
     return try outputProjection(y.transposed(1, 2).reshaped([b, t, heads * d]), adding: residual)
@@ -222,14 +222,14 @@ public final class LlamaBlock: Module {
     mlp = GatedMLP(c.hiddenSize, hidden: c.intermediateSize, activation: c.activation, bias: c.mlpBias, linear: linear)
   }
 
-  func callAsFunction(_ x: Tensor, layer: Int, cache: KVCache?) throws -> Tensor {
-    let h = try attention(attentionNorm(x), layer: layer, cache: cache, adding: x)
+  func callAsFunction(_ x: Tensor, cache: AttentionKV?) throws -> Tensor {
+    let h = try attention(attentionNorm(x), cache: cache, adding: x)
     return try mlp(mlpNorm(h), adding: h)
   }
 }
 
 /// A Llama-family causal language model (LlamaForCausalLM); parameter paths are HF checkpoint keys.
-public final class Llama: Module, LanguageModel {
+public final class Llama: Module, AttentionLanguageModel {
   /// The configuration it was built from.
   public let config: LlamaConfiguration
   /// Token embedding [V, C].
@@ -266,27 +266,30 @@ public final class Llama: Module, LanguageModel {
     head = config.tiedEmbeddings ? nil : linear(config.hiddenSize, config.vocabularySize, false)
   }
 
+  /// Token ids that end a sequence; ``ModelRegistry`` fills them in from the checkpoint.
+  public var endOfSequenceIDs: Set<Int> = []
   public var vocabularySize: Int { config.vocabularySize }
   public var contextLength: Int { config.contextLength }
   public var layerCount: Int { layers.count }
   public var keyValueShape: (heads: Int, headDimensions: Int) { (config.kvHeads, config.headDimensions) }
 
-  /// Final normalised hidden states [B, T, C] for ids [B, T]; appends to and commits `cache` when given.
-  public func hiddenStates(_ ids: Tensor, cache: KVCache? = nil) throws -> Tensor {
-    try checkTokenIds(ids, model: "Llama", offset: cache?.nextPosition ?? 0, contextLength: contextLength)
+  /// Final normalised hidden states [B, T, C] for ids [B, T]; every layer's state takes the tokens in
+  /// when `state` is given.
+  public func hiddenStates(_ ids: Tensor, state: DecodingState? = nil) throws -> Tensor {
+    try checkTokenIds(ids, model: "Llama", offset: state?.position ?? 0, contextLength: contextLength)
+    let caches = try state.map { try checkedLayers($0) }
     var h = try embedding(ids)  // [B, T, C]
-    for (i, layer) in layers.enumerated() { h = try layer(h, layer: i, cache: cache) }
-    cache?.commit()
+    for (i, layer) in layers.enumerated() { h = try layer(h, cache: caches?[i]) }
     return try norm(h)
   }
 
-  /// Logits [B, T, V] for ids [B, T], continuing `cache` when given.
-  public func logits(_ ids: Tensor, cache: KVCache?) throws -> Tensor {
+  /// Logits [B, T, V] for ids [B, T], continuing `state` when given.
+  public func logits(_ ids: Tensor, state: DecodingState?) throws -> Tensor {
     // A few new tokens continuing a cache take the fused decoding step when it applies.
-    if let cache, let step = try decodingStepLogits(ids, cache: cache) {
+    if let state, let step = try decodingStepLogits(ids, state: state) {
       return try step.reshaped([1, ids.shape[1], config.vocabularySize])
     }
-    return try outputLogits(hiddenStates(ids, cache: cache))
+    return try outputLogits(hiddenStates(ids, state: state))
   }
 
   /// The head (or the tied embedding) applied to final hidden states [..., C] -> [..., V].
@@ -295,14 +298,14 @@ public final class Llama: Module, LanguageModel {
   }
 
   /// Logits [B, V] of the last position only: the head runs on one row per sequence.
-  public func lastLogits(_ ids: Tensor, cache: KVCache?) throws -> Tensor {
-    if let cache, let logits = try decodingStepLogits(ids, cache: cache, lastOnly: true) { return logits }
-    let h = try hiddenStates(ids, cache: cache)  // [B, T, C]
+  public func lastLogits(_ ids: Tensor, state: DecodingState?) throws -> Tensor {
+    if let state, let logits = try decodingStepLogits(ids, state: state, lastOnly: true) { return logits }
+    let h = try hiddenStates(ids, state: state)  // [B, T, C]
     let t = h.shape[1]
     let last = try h.sliced(axis: 1, (t - 1)..<t).reshaped([h.shape[0], h.shape[2]])  // [B, C]
     return try outputLogits(last)
   }
 
   /// Logits [B, T, V] without a cache.
-  public func callAsFunction(_ ids: Tensor) throws -> Tensor { try logits(ids, cache: nil) }
+  public func callAsFunction(_ ids: Tensor) throws -> Tensor { try logits(ids, state: nil) }
 }

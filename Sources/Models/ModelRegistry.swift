@@ -22,6 +22,9 @@ public enum LoadedModel {
     }
   }
 
+  /// Token ids that end the model's sequences (empty for encoders).
+  public var endOfSequenceIDs: Set<Int> { languageModel?.endOfSequenceIDs ?? [] }
+
   /// The model as a causal language model (nil for encoders).
   public var languageModel: (any LanguageModel)? {
     switch self {
@@ -51,16 +54,49 @@ public enum ModelRegistry {
       && URL(fileURLWithPath: path).pathExtension == "bin"
   }
 
-  /// Loads a model folder, its `config.json`/`.safetensors`, or a llama2.c `.bin` file.
+  /// Loads a model folder, its `config.json`/`.safetensors`, or a llama2.c `.bin` file, with the ids that
+  /// end its sequences (``LanguageModel/endOfSequenceIDs``): `eos_token_id` (a number or a list) from
+  /// `generation_config.json`, else from `config.json`; for llama2.c files BOS (1, which starts every
+  /// story and so ends one) and EOS (2).
   public static func load(_ path: String) throws -> LoadedModel {
-    if isLlama2c(path) { return .llama(try Llama(llama2cPath: path)) }
+    if isLlama2c(path) {
+      let model = try Llama(llama2cPath: path)
+      model.endOfSequenceIDs = [1, 2]
+      return .llama(model)
+    }
     let checkpoint = try HFCheckpoint(path: path)
     guard let loader = loaders[checkpoint.modelType] else {
       throw CheckpointError(
         path: checkpoint.configPath, problem: "has model_type \"\(checkpoint.modelType)\", which is not supported",
         remedy: "use one of: \(modelTypes.joined(separator: ", "))")
     }
-    return try loader(checkpoint)
+    let loaded = try loader(checkpoint)
+    let ids = try endOfSequenceIDs(in: checkpoint.directory)
+    switch loaded {
+    case .llama(let model): model.endOfSequenceIDs = ids
+    case .gpt2(let model): model.endOfSequenceIDs = ids
+    case .bert: break
+    }
+    return loaded
+  }
+
+  /// `eos_token_id` of `generation_config.json` in `folder`, else of its `config.json` (a number, a list of
+  /// numbers or null); a value of another type is an error naming the file.
+  public static func endOfSequenceIDs(in folder: String) throws -> Set<Int> {
+    for name in ["generation_config.json", "config.json"] {
+      let path = (folder as NSString).appendingPathComponent(name)
+      guard let data = FileManager.default.contents(atPath: path) else { continue }
+      guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        throw CheckpointError(path: path, problem: "is not a JSON object", remedy: "restore the original file")
+      }
+      guard let value = object["eos_token_id"], !(value is NSNull) else { continue }
+      if let number = value as? Int { return [number] }
+      if let list = value as? [Any], let numbers = list as? [Int], numbers.count == list.count { return Set(numbers) }
+      throw CheckpointError(
+        path: path, problem: "has eos_token_id \(value), which is neither a token id nor a list of them",
+        remedy: "write eos_token_id as a number or a list of numbers")
+    }
+    return []
   }
 
   /// Loads a causal language model; an encoder is a one-line error.
@@ -80,7 +116,7 @@ extension LanguageModel {
       throw TensorError("nextTokenLoss", "ids must be [batch, time] with time >= 2, got \(ids.shape)")
     }
     let t = ids.shape[1]
-    let logits = try self.logits(ids, cache: nil).sliced(axis: 1, 0..<(t - 1))
+    let logits = try self.logits(ids, state: nil).sliced(axis: 1, 0..<(t - 1))
     return try logits.crossEntropy(targets: ids.sliced(axis: 1, 1..<t).contiguous())
   }
 }
@@ -93,5 +129,24 @@ func checkTokenIds(_ ids: Tensor, model: String, offset: Int, contextLength: Int
   guard offset + ids.shape[1] <= contextLength else {
     throw TensorError(
       model, "\(offset) cached + \(ids.shape[1]) new tokens exceed the context length \(contextLength)")
+  }
+}
+
+extension AttentionLanguageModel {
+  /// The attention state of every layer of `state`, checked against this model's layer count and cache
+  /// layout.
+  func checkedLayers(_ state: DecodingState) throws -> [AttentionKV] {
+    guard state.layers.count == layerCount, let caches = state.attentionLayers else {
+      throw TensorError(
+        "\(Self.self)", "a decoding state of \(state.layers.count) layers does not fit \(layerCount) attention layers")
+    }
+    let (g, d) = keyValueShape
+    for (i, cache) in caches.enumerated() where cache.layout.heads != g || cache.layout.headDimensions != d {
+      throw TensorError(
+        "\(Self.self)",
+        "layer \(i)'s cache holds \(cache.layout.heads) heads of width \(cache.layout.headDimensions); "
+          + "the model has \(g) of width \(d)")
+    }
+    return caches
   }
 }

@@ -82,7 +82,7 @@ public final class Trainer {
     }
   }
 
-  /// A trainer for a ``LanguageModel`` that is a ``Module``: the logits come from `logits(_:cache:)`.
+  /// A trainer for a ``LanguageModel`` that is a ``Module``: the logits come from `logits(_:state:)`.
   public convenience init<M: Module & LanguageModel>(
     languageModel: M, configuration: TrainingConfiguration, train: TokenShard, validation: TokenShard? = nil,
     communicator: Communicator = SingleProcessCommunicator(), outputDirectory: String? = nil,
@@ -92,7 +92,7 @@ public final class Trainer {
       model: languageModel, configuration: configuration, train: train, validation: validation,
       communicator: communicator, outputDirectory: outputDirectory, modelDescription: modelDescription,
       progress: progress
-    ) { ids, _ in try languageModel.logits(ids, cache: nil) }
+    ) { ids, _ in try languageModel.logits(ids, state: nil) }
   }
 
   /// Tokens one optimizer step consumes over all ranks.

@@ -8,7 +8,7 @@ import Testing
 @testable import TensorCore
 
 /// A bigram model: the logits after token t are row t of a table. One dummy cache layer.
-final class BigramModel: LanguageModel {
+final class BigramModel: AttentionLanguageModel {
   let table: Tensor
   var vocabularySize: Int { table.shape[0] }
   let contextLength: Int
@@ -21,12 +21,11 @@ final class BigramModel: LanguageModel {
     self.contextLength = contextLength
   }
 
-  func logits(_ ids: Tensor, cache: KVCache?) throws -> Tensor {
+  func logits(_ ids: Tensor, state: DecodingState?) throws -> Tensor {
     calls.append(ids.shape[1])
-    if let cache {
+    if let state {
       let kv = Tensor.zeros([ids.shape[0], 1, ids.shape[1], 1])
-      _ = try cache.append(layer: 0, keys: kv, values: kv)
-      cache.commit()
+      try state.attention(0).append(keys: kv, values: kv)
     }
     return try table.embedding(ids)
   }

@@ -46,7 +46,7 @@ enum Parents {
 
 /// The logits of `model` for ``Parents/ids``.
 func logits(_ model: LoadedModel) throws -> [Float] {
-  try model.languageModel!.logits(Parents.ids, cache: nil).floats
+  try model.languageModel!.logits(Parents.ids, state: nil).floats
 }
 
 /// A fresh temporary folder path.

@@ -60,14 +60,14 @@ func temporaryPath(_ name: String) -> String {
 
 /// Greedy continuation of `prompt` [1, T] for `count` tokens with a KV cache (argmax, first index on ties).
 func greedyIds(_ model: any LanguageModel, prompt: [Int], count: Int) throws -> [Int] {
-  let cache = model.makeCache(batch: 1, capacity: prompt.count + count)
-  var logits = try model.logits(Tensor(indices: prompt, shape: [1, prompt.count]), cache: cache)
+  let cache = model.makeState(batch: 1, capacity: prompt.count + count)
+  var logits = try model.logits(Tensor(indices: prompt, shape: [1, prompt.count]), state: cache)
   var out: [Int] = []
   for _ in 0..<count {
     let last = try logits.sliced(axis: 1, (logits.shape[1] - 1)..<logits.shape[1]).floats
     let next = last.indices.max { last[$0] < last[$1] || (last[$0] == last[$1] && $0 > $1) }!
     out.append(next)
-    logits = try model.logits(Tensor(indices: [next], shape: [1, 1]), cache: cache)
+    logits = try model.logits(Tensor(indices: [next], shape: [1, 1]), state: cache)
   }
   return out
 }
@@ -75,7 +75,7 @@ func greedyIds(_ model: any LanguageModel, prompt: [Int], count: Int) throws -> 
 /// The shared golden checks of a causal LM fixture: logits, loss, every gradient, five AdamW losses and greedy ids.
 func checkCausalFixture<M: Module & LanguageModel>(_ fixture: Fixture, _ model: M) throws {
   let ids = try fixture.tensor("input_ids")
-  let logits = try model.logits(ids, cache: nil)
+  let logits = try model.logits(ids, state: nil)
   #expect(logits.shape == (try fixture.tensor("logits")).shape)
   expectClose(logits.floats, try fixture.floats("logits"), atol: fixture.atol("logits"), "logits")
 
@@ -115,16 +115,16 @@ func checkCausalFixture<M: Module & LanguageModel>(_ fixture: Fixture, _ model: 
 
 /// KV-cache decoding (prefill, then one token at a time, then a chunk) equals one full forward pass.
 func checkCacheMatchesRecomputation(_ model: any LanguageModel, ids: [Int]) throws {
-  let full = try model.logits(Tensor(indices: ids, shape: [1, ids.count]), cache: nil).floats
+  let full = try model.logits(Tensor(indices: ids, shape: [1, ids.count]), state: nil).floats
   let v = model.vocabularySize
-  let cache = model.makeCache(batch: 1, capacity: ids.count)
+  let cache = model.makeState(batch: 1, capacity: ids.count)
   var pieces: [Float] = []
   let split = [0, 3, 4, 5, ids.count - 2, ids.count]
   for (a, b) in zip(split, split.dropFirst()) {
     let chunk = Array(ids[a..<b])
-    pieces += try model.logits(Tensor(indices: chunk, shape: [1, chunk.count]), cache: cache).floats
+    pieces += try model.logits(Tensor(indices: chunk, shape: [1, chunk.count]), state: cache).floats
   }
-  #expect(cache.length == ids.count)
+  #expect(cache.position == ids.count)
   #expect(pieces.count == ids.count * v)
   expectClose(pieces, full, atol: 2e-5, "cached vs full logits")
 }
@@ -133,16 +133,16 @@ func checkCacheMatchesRecomputation(_ model: any LanguageModel, ids: [Int]) thro
 func checkLastLogitsMatchFullLogits(_ model: any LanguageModel, ids: [Int]) throws {
   let v = model.vocabularySize
   let batch = Tensor(indices: ids + Array(ids.reversed()), shape: [2, ids.count])
-  let full = try model.logits(batch, cache: nil).floats
+  let full = try model.logits(batch, state: nil).floats
   var expected: [Float] = []
   for b in 0..<2 {
     let row = b * ids.count + ids.count - 1
     expected += full[(row * v)..<((row + 1) * v)]
   }
-  expectClose(try model.lastLogits(batch, cache: nil).floats, expected, atol: 1e-5, "last logits")
-  let cache = model.makeCache(batch: 2, capacity: ids.count)
-  _ = try model.lastLogits(batch.sliced(axis: 1, 0..<(ids.count - 1)), cache: cache)
-  let step = try model.lastLogits(batch.sliced(axis: 1, (ids.count - 1)..<ids.count), cache: cache)
+  expectClose(try model.lastLogits(batch, state: nil).floats, expected, atol: 1e-5, "last logits")
+  let cache = model.makeState(batch: 2, capacity: ids.count)
+  _ = try model.lastLogits(batch.sliced(axis: 1, 0..<(ids.count - 1)), state: cache)
+  let step = try model.lastLogits(batch.sliced(axis: 1, (ids.count - 1)..<ids.count), state: cache)
   #expect(step.shape == [2, v])
   expectClose(step.floats, expected, atol: 2e-5, "cached last logits")
 }

@@ -67,9 +67,9 @@ private struct TestTokenizer {
 /// llama2.c's generate loop: positions 0 ..< steps are fed and each yields one next token (the prompt's own
 /// while inside it, else the argmax), so up to `steps` tokens follow BOS; a BOS ends it.
 private func llama2cGreedy(_ model: Llama, prompt: [Int], steps: Int) throws -> [Int] {
-  let cache = model.makeCache(batch: 1, capacity: steps)
+  let cache = model.makeState(batch: 1, capacity: steps)
   var tokens = prompt
-  var logits = try model.logits(Tensor(indices: prompt, shape: [1, prompt.count]), cache: cache)
+  var logits = try model.logits(Tensor(indices: prompt, shape: [1, prompt.count]), state: cache)
   while tokens.count <= steps {
     let last = try logits.sliced(axis: 1, (logits.shape[1] - 1)..<logits.shape[1]).floats
     var next = 0
@@ -77,7 +77,7 @@ private func llama2cGreedy(_ model: Llama, prompt: [Int], steps: Int) throws -> 
     if next == 1 { break }
     tokens.append(next)
     if tokens.count > steps { break }
-    logits = try model.logits(Tensor(indices: [next], shape: [1, 1]), cache: cache)
+    logits = try model.logits(Tensor(indices: [next], shape: [1, 1]), state: cache)
   }
   return tokens
 }

@@ -39,29 +39,29 @@ import Testing
         ropeTheta: 500, tiedEmbeddings: interleaved, ropeInterleaved: interleaved)
       let model = try Llama(config, generator: &rng)
       let ids = (0..<12).map { ($0 * 7 + 3) % 40 }
-      let full = try model.logits(Tensor(indices: ids, shape: [1, ids.count]), cache: nil).floats
+      let full = try model.logits(Tensor(indices: ids, shape: [1, ids.count]), state: nil).floats
       try withoutGradients {
-        let cache = model.makeCache(batch: 1, capacity: ids.count)
-        _ = try model.lastLogits(Tensor(indices: Array(ids[..<4]), shape: [1, 4]), cache: cache)
+        let state = model.makeState(batch: 1, capacity: ids.count)
+        _ = try model.lastLogits(Tensor(indices: Array(ids[..<4]), shape: [1, 4]), state: state)
         // Steps of one, three and four tokens (a speculative verification's shape).
         var t = 4
         for tokens in [1, 3, 4] {
           let step = try #require(
             try model.decodingStepLogits(
-              Tensor(indices: Array(ids[t..<(t + tokens)]), shape: [1, tokens]), cache: cache))
+              Tensor(indices: Array(ids[t..<(t + tokens)]), shape: [1, tokens]), state: state))
           #expect(step.shape == [tokens, 40])
           expectClose(step.floats, Array(full[(t * 40)..<((t + tokens) * 40)]), atol: 2e-5, "step at \(t)")
           t += tokens
         }
-        #expect(cache.length == ids.count)
-        cache.rollback(to: 9)
+        #expect(state.position == ids.count)
+        try state.trim(toPosition: 9)
         let last = try #require(
-          try model.decodingStepLogits(Tensor(indices: Array(ids[9...]), shape: [1, 3]), cache: cache, lastOnly: true))
+          try model.decodingStepLogits(Tensor(indices: Array(ids[9...]), shape: [1, 3]), state: state, lastOnly: true))
         #expect(last.shape == [1, 40])
         expectClose(last.floats, Array(full[(11 * 40)...]), atol: 2e-5, "last of three")
-        let recording = model.makeCache(batch: 1, capacity: 4)
-        recording.recordsQueries = true
-        #expect(try model.decodingStepLogits(Tensor(indices: [1], shape: [1, 1]), cache: recording) == nil)
+        let observing = DecodingState(
+          layers: (0..<2).map { _ in QueryObservingKV(batch: 1, heads: 2, capacity: 4, headDimensions: 8) })
+        #expect(try model.decodingStepLogits(Tensor(indices: [1], shape: [1, 1]), state: observing) == nil)
       }
       let down = model.layers[0].mlp.down.weight
       model.layers[0].mlp.down.weight = try Tensor.zeros([down.shape[1], down.shape[0]]).transposed()  // a strided view
@@ -91,7 +91,7 @@ import Testing
     #expect(try model(ids).floats == loaded(ids).floats)
     // Loading through the registry gives the same language model.
     let lm = try ModelRegistry.loadLanguageModel(dir)
-    #expect(try lm.logits(ids, cache: nil).floats == model(ids).floats)
+    #expect(try lm.logits(ids, state: nil).floats == model(ids).floats)
   }
 
   @Test func readsBothRopeThetaSpellings() throws {
@@ -145,4 +145,9 @@ import Testing
     try FileManager.default.copyItem(atPath: fixture.directory + "/config.json", toPath: dir + "/config.json")
     #expect(throws: CheckpointError.self) { try Llama(contentsOf: dir) }
   }
+}
+
+/// A cache that asks for the queries of every pass (as TriForce's query recording does).
+final class QueryObservingKV: AttentionKV {
+  override var observesQueries: Bool { true }
 }

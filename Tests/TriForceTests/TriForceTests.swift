@@ -61,12 +61,11 @@ enum TinyModels {
     let prompt = TinyModels.prompt(61)
     let sampling = SamplingOptions(temperature: 1)
     let choices = SeededChoices(seed: 11)
-    let full = target.makeCache(capacity: 128)
-    full.recordsQueries = true
-    let top = DecodingLevel(model: target, cache: full, sampling: sampling, choices: choices)
+    let full = try target.makeQueryRecordingState(capacity: 128)
+    let top = DecodingLevel(model: target, state: full, sampling: sampling, choices: choices)
     try top.prefill(prompt)
     let middle = DecodingLevel(model: target, sampling: sampling, choices: choices)
-    try middle.replaceCache(
+    try middle.replaceState(
       try RetrievalCache(budget: 64, chunk: 8).build(from: full, extraCapacity: 16), tokens: top.tokens)
     let extra = [3, 9, 27]
     let a = try top.score(after: prompt, extra: extra).map { $0.distribution ?? [] }
@@ -77,18 +76,17 @@ enum TinyModels {
   @Test func retrievalSelectionMatchesBruteForce() throws {
     let target = try TinyModels.llama(seed: 4)
     let prompt = TinyModels.prompt(77)
-    let full = target.makeCache(capacity: 80)
-    full.recordsQueries = true
-    _ = try target.logits(Tensor(indices: prompt, shape: [1, prompt.count]), cache: full)
+    let full = try target.makeQueryRecordingState(capacity: 80)
+    _ = try target.logits(Tensor(indices: prompt, shape: [1, prompt.count]), state: full)
     let builder = try RetrievalCache(budget: 37, chunk: 8)
     let sparse = try builder.build(from: full, extraCapacity: 0)
     // 77 rows: 9 full chunks and a tail of 5; the budget keeps (37 - 5) / 8 = 4 chunks and the tail.
-    #expect(sparse.length == 4 * 8 + 5)
-    #expect(sparse.nextPosition == 77)
+    #expect(try sparse.attention(0).length == 4 * 8 + 5)
+    #expect(sparse.position == 77)
     for layer in 0..<target.layerCount {
-      let keys = try full.heldRows(layer: layer).keys.contiguous().floats  // [1, G, 77, D]
-      let query = try #require(full.lastQueries[layer]).contiguous().floats  // [1, H, 1, D]
-      let kept = try sparse.heldRows(layer: layer).keys.contiguous().floats
+      let keys = try full.attention(layer).heldRows().keys.contiguous().floats  // [1, G, 77, D]
+      let query = try #require(full.lastQueries?[layer]).contiguous().floats  // [1, H, 1, D]
+      let kept = try sparse.attention(layer).heldRows().keys.contiguous().floats
       let (g, d, h) = (2, 8, 4)
       for head in 0..<g {
         var scores: [Float] = []
@@ -118,12 +116,11 @@ enum TinyModels {
     let prompt = TinyModels.prompt(90)
     let options = GenerationOptions(maxTokens: 40, sampling: SamplingOptions(temperature: 3, seed: 3))
     let choices = SeededChoices(seed: 11)
-    let full = target.makeCache(capacity: 160)
-    full.recordsQueries = true
-    let top = DecodingLevel(model: target, cache: full, sampling: options.sampling, choices: choices)
+    let full = try target.makeQueryRecordingState(capacity: 160)
+    let top = DecodingLevel(model: target, state: full, sampling: options.sampling, choices: choices)
     try top.prefill(prompt)
     let middle = DecodingLevel(model: target, sampling: options.sampling, choices: choices)
-    try middle.replaceCache(
+    try middle.replaceState(
       try RetrievalCache(budget: 8, chunk: 4).build(from: full, extraCapacity: 64), tokens: top.tokens)
     let bottom = DecodingLevel(model: draft, sampling: options.sampling, choices: choices)
     try bottom.prefill(prompt)
@@ -140,20 +137,20 @@ enum TinyModels {
     #expect(result.levels[0].proposed > result.levels[0].accepted, "the test needs rejections to exercise rollback")
     // Roll the full cache back to the committed tokens (the level does this on its next call).
     try top.rollback(to: min(top.tokens.count, sequence.count - 1))
-    let fresh = target.makeCache(capacity: 160)
+    let fresh = target.makeState(capacity: 160)
     _ = try target.logits(
-      Tensor(indices: Array(sequence[..<top.tokens.count]), shape: [1, top.tokens.count]), cache: fresh)
+      Tensor(indices: Array(sequence[..<top.tokens.count]), shape: [1, top.tokens.count]), state: fresh)
     #expect(Array(sequence[..<top.tokens.count]) == top.tokens)
     for layer in 0..<target.layerCount {
-      let a = try full.heldRows(layer: layer).keys.contiguous().floats
-      let b = try fresh.heldRows(layer: layer).keys.contiguous().floats
+      let a = try full.attention(layer).heldRows().keys.contiguous().floats
+      let b = try fresh.attention(layer).heldRows().keys.contiguous().floats
       #expect(a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) })
       // The retrieval cache's rows after its prompt selection are the full cache's rows, copied.
-      let tail = middle.cache.length - middle.cache.fixedRows
-      let sparse = try middle.cache.heldRows(layer: layer).keys.sliced(
-        axis: 2, middle.cache.fixedRows..<middle.cache.length
-      ).contiguous().floats
-      let dense = try full.keys[layer].sliced(axis: 2, 89..<(89 + tail)).contiguous().floats
+      let retrieval = try middle.state.attention(layer)
+      let tail = retrieval.length - retrieval.fixedRows
+      let sparse = try retrieval.heldRows().keys.sliced(axis: 2, retrieval.fixedRows..<retrieval.length)
+        .contiguous().floats
+      let dense = try full.attention(layer).keys.sliced(axis: 2, 89..<(89 + tail)).contiguous().floats
       #expect(sparse == dense)
     }
   }
@@ -165,21 +162,22 @@ enum TinyModels {
     let choices = SeededChoices(seed: 11)
     let window = try StreamingWindow(sinks: 4, maximumPass: 16)
     let wide = DecodingLevel(
-      model: model, cache: window.makeCache(for: model, window: 300), sampling: sampling, policy: window,
+      model: model, state: window.makeState(for: model, window: 300), sampling: sampling, policy: window,
       choices: choices)
     let dense = DecodingLevel(model: model, sampling: sampling, choices: choices)
     #expect(
       try wide.propose(after: prompt, count: 20).map(\.token) == dense.propose(after: prompt, count: 20).map(\.token))
     let narrow = DecodingLevel(
-      model: model, cache: window.makeCache(for: model, window: 40), sampling: sampling, policy: window,
+      model: model, state: window.makeState(for: model, window: 40), sampling: sampling, policy: window,
       choices: choices)
     _ = try narrow.propose(after: prompt, count: 5)
-    #expect(narrow.cache.omittedPositions > 0)
+    let narrowCache = try narrow.state.attention(0)
+    #expect(narrowCache.omittedPositions > 0)
     // Sinks and at least the window of recent rows; at most the window and its slack.
-    #expect(narrow.cache.length >= 44 && narrow.cache.length <= 44 + window.slack)
+    #expect(narrowCache.length >= 44 && narrowCache.length <= 44 + window.slack)
     for layer in 0..<model.layerCount {
-      let sinks = try narrow.cache.heldRows(layer: layer).keys.sliced(axis: 2, 0..<4).contiguous().floats
-      let reference = try dense.cache.heldRows(layer: layer).keys.sliced(axis: 2, 0..<4).contiguous().floats
+      let sinks = try narrow.state.attention(layer).heldRows().keys.sliced(axis: 2, 0..<4).contiguous().floats
+      let reference = try dense.state.attention(layer).heldRows().keys.sliced(axis: 2, 0..<4).contiguous().floats
       #expect(zip(sinks, reference).allSatisfy { abs($0 - $1) <= 1e-5 })
     }
   }

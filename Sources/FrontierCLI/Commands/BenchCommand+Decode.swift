@@ -21,15 +21,26 @@ extension BenchCommand {
     let model = try Llama(stories15MShape, generator: &rng)
     // As llama2.c's `run model.bin -n 256 -i "Once"`: a 2-token prompt, then generation to the full context.
     let prompt = (0..<2).map { _ in Int(rng.next() % 32_000) }
-    let decode = try medianDecodeRate(model, prompt: prompt, tokens: 254, repeats: repeats)
-    record(
-      "decode_tokens_per_s_15m", decode,
-      "random Llama of the stories15M shape, KV cache, greedy, 254 tokens after a 2-token prompt (median)")
+    let threads = Parallel.threadCount
+    for count in threads > 1 ? [threads, 1] : [threads] {
+      Parallel.setThreadCount(count)
+      defer { Parallel.setThreadCount(threads) }
+      let suffix = count == threads ? "" : "_1t"
+      let note = count == threads ? "" : ", 1 thread"
+      let decode = try medianDecodeRate(model, prompt: prompt, tokens: 254, repeats: repeats)
+      record(
+        "decode_tokens_per_s_15m" + suffix, decode,
+        "random Llama of the stories15M shape, KV cache, greedy, 254 tokens after a 2-token prompt (median)\(note)")
+      let batched = try batchedDecodeRate(model, prompts: 8, tokens: 254, repeats: repeats, rng: &rng)
+      record(
+        "batched8_tokens_per_s_15m" + suffix, batched,
+        "same model, 8 different 2-token prompts decoded together, new tokens per second (median)\(note)")
+    }
 
     let longPrompt = (0..<128).map { _ in Int64(rng.next() % 32_000) }
     let ids = Tensor(indices: longPrompt, shape: [1, 128])
     let prefill = KernelBenchmarks.bestTime(repeats: repeats) {
-      _ = try? withoutGradients { try model.lastLogits(ids, cache: model.makeCache(batch: 1, capacity: 128)) }
+      _ = try? withoutGradients { try model.lastLogits(ids, state: model.makeState(batch: 1, capacity: 128)) }
     }
     record("prefill_tokens_per_s_15m", 128 / prefill, "same model, one 128-token prompt into an empty KV cache")
 
@@ -51,10 +62,33 @@ extension BenchCommand {
       return
     }
     let small = try Llama(llama2cPath: path)
-    let rate = try medianDecodeRate(small, prompt: [1], tokens: small.contextLength - 1, repeats: repeats)
-    record(
-      "decode_tokens_per_s_stories260k", rate,
-      "llama2.c stories260K, KV cache, greedy, \(small.contextLength - 1) tokens after BOS (median)")
+    for count in threads > 1 ? [threads, 1] : [threads] {
+      Parallel.setThreadCount(count)
+      defer { Parallel.setThreadCount(threads) }
+      let rate = try medianDecodeRate(small, prompt: [1], tokens: small.contextLength - 1, repeats: repeats)
+      record(
+        "decode_tokens_per_s_stories260k" + (count == threads ? "" : "_1t"), rate,
+        "llama2.c stories260K, KV cache, greedy, \(small.contextLength - 1) tokens after BOS (median)"
+          + (count == threads ? "" : ", 1 thread"))
+    }
+  }
+
+  /// Median rate of new tokens per second (prefill included) of `prompts` random 2-token prompts decoded
+  /// together for `tokens` tokens each.
+  static func batchedDecodeRate(
+    _ model: LanguageModel, prompts: Int, tokens: Int, repeats: Int, rng: inout RandomGenerator
+  ) throws -> Double {
+    let batch = (0..<prompts).map { _ in (0..<2).map { _ in Int(rng.next() % UInt64(model.vocabularySize)) } }
+    let generator = try BatchedGenerator(model: model, batchSize: prompts)
+    var rates: [Double] = []
+    let clock = ContinuousClock()
+    for run in 0...max(1, repeats) {
+      let start = clock.now
+      let results = try generator.generate(prompts: batch, options: GenerationOptions(maxTokens: tokens))
+      let seconds = (clock.now - start).seconds
+      if run > 0 { rates.append(Double(results.reduce(0) { $0 + $1.tokens.count }) / seconds) }
+    }
+    return rates.sorted()[rates.count / 2]
   }
 
   /// Median decode rate (new tokens per second after the first) of greedy generation over `repeats` runs

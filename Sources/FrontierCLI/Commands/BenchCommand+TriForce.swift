@@ -112,25 +112,25 @@ extension BenchCommand {
     -> [(String, Double, String)]
   {
     let prompt = prefill.prompt
-    let full = try prefill.cache(of: target, extraCapacity: 16)
-    func cost(_ model: LanguageModel, _ cache: KVCache, tokens: Int) throws -> Double {
-      let base = cache.length
+    let full = try prefill.state(of: target, extraCapacity: 16)
+    func cost(_ model: LanguageModel, _ state: DecodingState, tokens: Int) throws -> Double {
+      let base = state.position
       let ids = Tensor(indices: Array(prompt.suffix(tokens)), shape: [1, tokens])
       var failure: Error?
       let seconds = KernelBenchmarks.bestTime(repeats: 3) {
         do {
-          _ = try withoutGradients { try model.logits(ids, cache: cache) }
+          _ = try withoutGradients { try model.logits(ids, state: state) }
+          try state.trim(toPosition: base)
         } catch { failure = error }
-        cache.rollback(to: base)
       }
       if let failure { throw failure }
       return seconds * 1000
     }
     let retrieval = try RetrievalCache(budget: budget, chunk: 8).build(
       from: full, queries: prefill.lastQueries, extraCapacity: 16)
-    let window = draft.makeCache(batch: 1, capacity: 256)
+    let window = draft.makeState(batch: 1, capacity: 256)
     _ = try withoutGradients {
-      try draft.logits(Tensor(indices: Array(prompt.prefix(240)), shape: [1, 240]), cache: window)
+      try draft.logits(Tensor(indices: Array(prompt.prefix(240)), shape: [1, 240]), state: window)
     }
     return [
       ("pass_ms_target_full_k1", try cost(target, full, tokens: 1), "T_p(1)"),

@@ -148,11 +148,13 @@ enum BenchCommand: Command {
       vocabularySize: 4096, hiddenSize: 384, intermediateSize: 1024, layers: 6, heads: 6, kvHeads: 6,
       contextLength: cacheRows + 64, ropeTheta: 500_000, tiedEmbeddings: true)
     let model = try Llama(config, generator: &rng)
-    let cache = model.makeCache(batch: 1, capacity: cacheRows + 64)
+    let state = model.makeState(batch: 1, capacity: cacheRows + 64)
     let rows = (0..<config.layers).map { _ in
       (Tensor.normal([1, 6, cacheRows, 64], generator: &rng), Tensor.normal([1, 6, cacheRows, 64], generator: &rng))
     }
-    try cache.load(keys: rows.map(\.0), values: rows.map(\.1), position: cacheRows)
+    for (layer, (k, v)) in rows.enumerated() {
+      try state.attention(layer).load(keys: k, values: v, position: cacheRows)
+    }
     let flush = cold ? Tensor.ones([128 << 20]) : nil
     let clock = ContinuousClock()
     return try withoutGradients {
@@ -162,9 +164,9 @@ enum BenchCommand: Command {
         for _ in 0...repeats {
           if let flush { _ = try flush.sum().item() }
           let start = clock.now
-          _ = try model.logits(ids, cache: cache)
+          _ = try model.logits(ids, state: state)
           best = min(best, (clock.now - start).seconds)
-          cache.rollback(to: cacheRows)
+          try state.trim(toPosition: cacheRows)
         }
         return best
       }

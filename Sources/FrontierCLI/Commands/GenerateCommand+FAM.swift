@@ -39,11 +39,10 @@ extension GenerateCommand {
     return configuration
   }
 
-  /// Generates with the streaming BSWA/FAM decoder; prints like the full-attention path.
-  static func runFAM(
-    _ configuration: FAMConfiguration, args: ParsedArguments, model loaded: any LanguageModel, prompt: [Int],
-    options: GenerationOptions, tokenizer: (any Tokenizer)?, printIDs: Bool
-  ) throws {
+  /// The streaming BSWA/FAM decoder over a Llama-family `model` (and its fine-tuned FAM weights).
+  static func famDecoder(_ configuration: FAMConfiguration, args: ParsedArguments, model loaded: any LanguageModel)
+    throws -> FAMStreamingDecoder
+  {
     guard let parent = loaded as? Llama else {
       throw CLIError("--attention \(configuration.mode.rawValue) needs a Llama-family model; this one is not")
     }
@@ -56,25 +55,6 @@ extension GenerateCommand {
       try model.loadSafetensors(from: weights)
     }
     model.eval()
-    let decoder = try FAMStreamingDecoder(model: model)
-    var printer = tokenizer.map { StreamPrinter(tokenizer: $0, prompt: prompt, stops: []) }
-    let result = try decoder.generate(
-      prompt: prompt, maxTokens: options.maxTokens, sampling: options.sampling, stopTokens: options.stopTokens
-    ) { id in
-      if !printIDs { printer?.append(id) }
-    }
-    if printIDs {
-      writeOut(result.tokens.map(String.init).joined(separator: ",") + "\n")
-    } else {
-      printer?.finish(cutAtStop: false)
-      writeOut("\n")
-    }
-    let line = String(
-      format: "frontier generate: %@ b=%d m=%d f=%d: %d prompt + %d new tokens; prefill %.1f tokens/s, "
-        + "decode %.1f tokens/s, attention state %d floats (flat in length)",
-      configuration.mode.rawValue, configuration.blockSize, configuration.memoryBlocks,
-      configuration.activeFAMLength, prompt.count, result.tokens.count, result.prefillTokensPerSecond,
-      result.decodeTokensPerSecond, result.stateFloats)
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    return try FAMStreamingDecoder(model: model)
   }
 }

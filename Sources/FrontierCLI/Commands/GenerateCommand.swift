@@ -3,6 +3,7 @@ import Generation
 import LMCore
 import Models
 import Tokenizers
+import TransformerFAM
 
 /// `frontier generate`: streams a continuation of a prompt from any causal language model the registry loads.
 ///
@@ -29,6 +30,11 @@ enum GenerateCommand: Command {
       OptionSpec("seed", value: "S", default: "from the clock", "sampler seed"),
       OptionSpec("stop", value: "STRING", "stop before this text (repeat the option for several)"),
       OptionSpec("print-ids", "print the generated ids comma-separated instead of text"),
+      OptionSpec("prompts-file", value: "FILE", "many prompts, one per line (text, or JSON with \"prompt\")"),
+      OptionSpec("batch", value: "N", default: "8", "with --prompts-file: sequences decoded together"),
+      OptionSpec(
+        "draft", value: "PATH", "draft model for speculative decoding (same tokenizer; output unchanged in law)"),
+      OptionSpec("draft-length", value: "N", default: "4", "draft tokens the model verifies per pass"),
     ] + famOptions
 
   static func run(_ args: ParsedArguments) throws {
@@ -37,102 +43,108 @@ enum GenerateCommand: Command {
     }
     let request = try GenerationRequest(args)
     let famConfiguration = try famConfiguration(args)
+    let draftLength = try args.int("draft-length", default: 4)
+    guard draftLength > 0 else {
+      throw UsageError(message: "frontier generate: --draft-length must be positive, got \(draftLength)")
+    }
+    guard args.string("draft") == nil || famConfiguration == nil else {
+      throw UsageError(message: "frontier generate: --draft and --attention bswa|fam do not combine; pass one")
+    }
     guard FileManager.default.fileExists(atPath: modelPath) else {
       throw CLIError("\(modelPath): model not found; check the path (a llama2.c .bin file or a model folder)")
     }
-    let loaded = try ModelRegistry.load(modelPath)
-    guard let model = loaded.languageModel else {
-      throw CLIError("\(modelPath): holds an encoder, not a language model; use frontier embed for it")
-    }
+    let model = try loadLanguageModel(modelPath)
     let tokenizer = try TokenizerLocator.find(
       explicit: args.string("tokenizer"), model: modelPath, vocabularySize: model.vocabularySize,
       required: request.promptIDs == nil || !request.printIDs)
 
-    let prompt = try promptIDs(request, tokenizer: tokenizer, model: model)
-    let stopTokens = stopTokens(tokenizer: tokenizer, modelPath: modelPath)
+    if let file = request.promptsFile {
+      guard args.string("draft") == nil, famConfiguration == nil else {
+        throw UsageError(message: "frontier generate: --prompts-file decodes plainly; drop --draft and --attention")
+      }
+      let options = GenerationOptions(
+        maxTokens: request.maxTokens, sampling: request.sampling,
+        stopTokens: stopTokens(model: model, tokenizer: tokenizer), stopStrings: request.stopStrings)
+      return try runBatch(
+        file: file, batch: try args.int("batch", default: 8), model: model, tokenizer: tokenizer,
+        request: request, options: options)
+    }
+    guard args.string("batch") == nil else {
+      throw UsageError(message: "frontier generate: --batch goes with --prompts-file FILE")
+    }
+    let prompt = try request.promptIDs(tokenizer: tokenizer)
     let options = GenerationOptions(
-      maxTokens: request.maxTokens, sampling: request.sampling, stopTokens: stopTokens,
+      maxTokens: request.maxTokens, sampling: request.sampling,
+      stopTokens: stopTokens(model: model, tokenizer: tokenizer),
       stopStrings: request.printIDs ? [] : request.stopStrings)
+    let iterator: any TokenIterator
+    var summary: () -> String = { "" }
     if let famConfiguration {
-      return try runFAM(
-        famConfiguration, args: args, model: model, prompt: prompt, options: options, tokenizer: tokenizer,
-        printIDs: request.printIDs)
-    }
-    var printer = tokenizer.map { StreamPrinter(tokenizer: $0, prompt: prompt, stops: options.stopStrings) }
-    let decode = tokenizer.map { t in { (ids: [Int]) in t.decode(ids, skipSpecialTokens: true) } }
-    let result = try Generator(model: model).generate(prompt: prompt, options: options, decode: decode) { id in
-      if !request.printIDs { printer?.append(id) }
-    }
-    if request.printIDs {
-      writeOut(result.tokens.map(String.init).joined(separator: ",") + "\n")
+      let decoder = try famDecoder(famConfiguration, args: args, model: model)
+      iterator = FAMTokenIterator(decoder, sampling: options.sampling)
+      summary = {
+        String(
+          format: "; %@ b=%d m=%d f=%d, attention state %d floats (flat in length)", famConfiguration.mode.rawValue,
+          famConfiguration.blockSize, famConfiguration.memoryBlocks, famConfiguration.activeFAMLength,
+          decoder.stateFloatCount)
+      }
+    } else if let draftPath = args.string("draft") {
+      let speculative = try speculativeDecoder(
+        target: model, draftPath: draftPath, length: draftLength, sampling: options.sampling)
+      iterator = SpeculativeIterator(speculative)
+      summary = {
+        let s = speculative.statistics
+        return String(
+          format: "; draft acceptance %.3f, %.2f tokens per target pass", s.acceptanceRate, s.tokensPerRound)
+      }
     } else {
-      printer?.finish(cutAtStop: result.stopReason == .stopString)
-      writeOut("\n")
+      iterator = PlainDecoder(model: model, sampling: options.sampling)
     }
-    let line = String(
-      format: "frontier generate: %d prompt + %d new tokens (%@); time to first token %.1f ms, "
-        + "prefill %.1f tokens/s, decode %.1f tokens/s",
-      prompt.count, result.tokens.count, result.stopReason.rawValue, result.timeToFirstToken * 1000,
-      result.prefillTokensPerSecond, result.decodeTokensPerSecond)
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    let result = try GenerationSession(options: options).run(
+      iterator, prompt: prompt, text: request.textDecoder(tokenizer, prompt: prompt), onText: writeOut)
+    writeOut(request.printIDs ? result.tokens.map(String.init).joined(separator: ",") + "\n" : "\n")
+    FileHandle.standardError.write(Data((result.timingLine(command: "frontier generate") + summary() + "\n").utf8))
   }
 
-  /// The prompt as ids, checked against the model's vocabulary and context.
-  static func promptIDs(_ request: GenerationRequest, tokenizer: (any Tokenizer)?, model: any LanguageModel) throws
-    -> [Int]
-  {
-    var ids: [Int]
-    if let given = request.promptIDs {
-      ids = given
-    } else if let tokenizer {
-      ids = tokenizer.encode(request.prompt ?? "", addSpecialTokens: true)
-      if ids.isEmpty, let bos = tokenizer.bosTokenID ?? tokenizer.eosTokenID { ids = [bos] }
-    } else {
-      ids = []
+  /// The causal language model at `path` (an encoder is one clear error).
+  static func loadLanguageModel(_ path: String) throws -> any LanguageModel {
+    guard let model = try ModelRegistry.load(path).languageModel else {
+      throw CLIError("\(path): holds an encoder, not a language model; use frontier embed for it")
     }
-    guard !ids.isEmpty else {
-      throw CLIError("the prompt is empty and the tokenizer has no BOS token; give some prompt text or --prompt-ids")
+    return model
+  }
+
+  /// Speculative decoding of `target` with the draft model at `draftPath`: both with dense caches, the
+  /// target verifying `length` draft tokens per pass; the output follows the target's distribution exactly.
+  static func speculativeDecoder(
+    target: any LanguageModel, draftPath: String, length: Int, sampling: SamplingOptions
+  ) throws -> SpeculativeDecoder {
+    guard FileManager.default.fileExists(atPath: draftPath) else {
+      throw CLIError("\(draftPath): draft model not found; check the path")
     }
-    if let bad = ids.first(where: { $0 < 0 || $0 >= model.vocabularySize }) {
-      throw CLIError("prompt token id \(bad) is outside the model's vocabulary 0..<\(model.vocabularySize)")
-    }
-    guard ids.count <= model.contextLength else {
+    let draft = try loadLanguageModel(draftPath)
+    guard draft.vocabularySize == target.vocabularySize else {
       throw CLIError(
-        "the prompt has \(ids.count) tokens but the model's context is \(model.contextLength); shorten the prompt")
+        "\(draftPath): the draft's vocabulary (\(draft.vocabularySize)) differs from the model's "
+          + "(\(target.vocabularySize)); a draft must share the model's tokenizer")
     }
-    return ids
+    let choices = SeededChoices(seed: sampling.seed)
+    return try SpeculativeDecoder(
+      draft: DecodingLevel(model: draft, sampling: sampling, choices: choices),
+      verifier: DecodingLevel(model: target, sampling: sampling, choices: choices), draftLength: length,
+      choices: choices)
   }
 
-  /// The ids that end a generation from the model at `modelPath`: the tokenizer's end of sequence, and
-  /// for a llama2.c checkpoint also BOS (1, which ends a llama2.c story) and EOS (2); without a tokenizer,
-  /// the `eos_token_id` of the model's `config.json`.
-  static func stopTokens(tokenizer: (any Tokenizer)?, modelPath: String) -> Set<Int> {
-    var stopTokens = Set<Int>()
-    if let eos = tokenizer?.eosTokenID { stopTokens.insert(eos) }
-    if ModelRegistry.isLlama2c(modelPath) {
-      stopTokens.formUnion([1, 2])
-    } else if tokenizer == nil, let eos = configEndOfSequence(modelPath) {
-      stopTokens.insert(eos)
-    }
-    return stopTokens
-  }
-
-  /// `eos_token_id` from a Hugging Face `config.json` beside or at `path`, if it is a single integer.
-  static func configEndOfSequence(_ path: String) -> Int? {
-    var isDirectory: ObjCBool = false
-    _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-    let folder = isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent
-    let config = (folder as NSString).appendingPathComponent("config.json")
-    guard let data = FileManager.default.contents(atPath: config),
-      let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-    else { return nil }
-    return object["eos_token_id"] as? Int
+  /// The ids that end a generation: the model's end-of-sequence ids and the tokenizer's EOS.
+  static func stopTokens(model: any LanguageModel, tokenizer: (any Tokenizer)?) -> Set<Int> {
+    model.endOfSequenceIDs.union(tokenizer?.eosTokenID.map { [$0] } ?? [])
   }
 }
 
 /// The validated command-line options of one generation.
 struct GenerationRequest {
   var prompt: String?
+  var promptsFile: String?
   var promptIDs: [Int]?
   var maxTokens: Int
   var sampling: SamplingOptions
@@ -159,9 +171,14 @@ struct GenerationRequest {
       }
       promptIDs = ids
     }
-    guard prompt != nil || promptIDs != nil else {
+    promptsFile = args.string("prompts-file")
+    guard promptsFile == nil || (prompt == nil && promptIDs == nil) else {
+      throw UsageError(message: "\(command): pass --prompts-file or a single prompt (--prompt, --prompt-ids), not both")
+    }
+    guard prompt != nil || promptIDs != nil || promptsFile != nil else {
       throw UsageError(
-        message: "\(command): pass the prompt with --prompt TEXT, --prompt-file FILE or --prompt-ids 1,2,3")
+        message: "\(command): pass the prompt with --prompt TEXT, --prompt-file FILE, --prompt-ids 1,2,3 "
+          + "or --prompts-file FILE")
     }
     maxTokens = try args.int("max-tokens", default: 256)
     guard maxTokens > 0 else {
@@ -191,6 +208,24 @@ struct GenerationRequest {
     printIDs = args.flag("print-ids")
   }
 
+  /// The prompt as ids: `--prompt-ids` as given, else the text encoded (with BOS where the tokenizer adds
+  /// it; an empty text becomes BOS alone). The generation session checks them against the model.
+  func promptIDs(tokenizer: (any Tokenizer)?) throws -> [Int] {
+    if let promptIDs { return promptIDs }
+    guard let tokenizer else { throw CLIError("no tokenizer found; pass --tokenizer PATH or --prompt-ids") }
+    var ids = tokenizer.encode(prompt ?? "", addSpecialTokens: true)
+    if ids.isEmpty, let bos = tokenizer.bosTokenID ?? tokenizer.eosTokenID { ids = [bos] }
+    guard !ids.isEmpty else {
+      throw CLIError("the prompt is empty and the tokenizer has no BOS token; give some prompt text or --prompt-ids")
+    }
+    return ids
+  }
+
+  /// The streaming detokenizer of the output, or nil when ids are printed.
+  func textDecoder(_ tokenizer: (any Tokenizer)?, prompt: [Int]) -> StreamingDetokenizer? {
+    printIDs ? nil : tokenizer.map { StreamingDetokenizer.continuing(prompt, tokenizer: $0) }
+  }
+
   /// Every value of a repeatable option `--name V` / `--name=V` in `arguments`, skipping other options' values.
   static func repeatedValues(
     of name: String, in arguments: [String], options: [OptionSpec] = GenerateCommand.options
@@ -211,55 +246,6 @@ struct GenerationRequest {
       }
     }
     return found
-  }
-}
-
-/// Streams decoded text to stdout, holding back text that may be the start of a stop string.
-struct StreamPrinter {
-  private var detokenizer: StreamingDetokenizer
-  private let stops: [String]
-  private var pending = ""
-
-  /// Primes the detokenizer with the prompt, so that e.g. llama2.c's space after BOS is dropped as in `run`.
-  init(tokenizer: any Tokenizer, prompt: [Int], stops: [String]) {
-    detokenizer = StreamingDetokenizer(tokenizer: tokenizer, skipSpecialTokens: true)
-    _ = detokenizer.append(contentsOf: prompt)
-    self.stops = stops
-  }
-
-  mutating func append(_ id: Int) {
-    pending += detokenizer.append(id)
-    flush(final: false)
-  }
-
-  /// Writes what is left; with `cutAtStop` the text ends before the first stop string.
-  mutating func finish(cutAtStop: Bool) {
-    pending += detokenizer.finish()
-    if cutAtStop, let cut = stops.compactMap({ pending.range(of: $0)?.lowerBound }).min() {
-      pending = String(pending[..<cut])
-    }
-    flush(final: true)
-  }
-
-  private mutating func flush(final: Bool) {
-    guard !stops.isEmpty, !final else {
-      writeOut(pending)
-      pending = ""
-      return
-    }
-    if stops.contains(where: { pending.contains($0) }) { return }  // generation stops; finish() cuts
-    // Hold back the longest suffix that begins some stop string.
-    var keep = 0
-    for stop in stops {
-      for length in stride(from: min(stop.count - 1, pending.count), to: 0, by: -1)
-      where pending.hasSuffix(stop.prefix(length)) {
-        keep = max(keep, length)
-        break
-      }
-    }
-    let split = pending.index(pending.endIndex, offsetBy: -keep)
-    writeOut(String(pending[..<split]))
-    pending = String(pending[split...])
   }
 }
 

@@ -61,7 +61,7 @@ enum ModelArchitectures {
         layers: settings.layers, heads: settings.heads, contextLength: settings.contextLength, tiedEmbeddings: true)
       let model = try Llama(config, generator: &generator)
       return TrainableModel(
-        module: model, forward: { ids, _ in try model.logits(ids, cache: nil) },
+        module: model, forward: { ids, _ in try model.logits(ids, state: nil) },
         export: { directory in try model.save(to: directory) })
     },
   ]
@@ -256,7 +256,7 @@ enum TrainCommand: Command {
     settings.width = 0
     settings.initialWeights = path
     return TrainableModel(
-      module: module, forward: { ids, _ in try language.logits(ids, cache: nil) },
+      module: module, forward: { ids, _ in try language.logits(ids, state: nil) },
       export: save)
   }
 

@@ -21,7 +21,10 @@ enum TriForceCommand: Command {
     [
       OptionSpec("target", value: "PATH", "the target Llama (Hugging Face folder)"),
       OptionSpec("draft", value: "PATH", "the small draft Llama with the same tokenizer"),
-    ] + GenerateCommand.options.filter { $0.name != "model" }
+    ]
+    + GenerateCommand.options.filter {
+      !["model", "draft", "draft-length", "prompts-file", "batch", "weights"].contains($0.name)
+    }
     + [
       OptionSpec("prompt-tokens", value: "N", default: "all", "keep only the first N prompt tokens"),
       OptionSpec("budget", value: "N", default: "4096", "prompt rows kept by the retrieval cache"),
@@ -67,7 +70,7 @@ enum TriForceCommand: Command {
     let tokenizer = try TokenizerLocator.find(
       explicit: args.string("tokenizer"), model: targetPath, vocabularySize: probe.vocabularySize,
       required: request.promptIDs == nil || !request.printIDs)
-    var prompt = try encodedPrompt(request, tokenizer: tokenizer)
+    var prompt = try request.promptIDs(tokenizer: tokenizer)
     if let limit = try optionalInt(args, "prompt-tokens") {
       guard limit > 0 else { throw UsageError(message: "frontier triforce: --prompt-tokens must be positive") }
       prompt = Array(prompt.prefix(limit))
@@ -80,22 +83,15 @@ enum TriForceCommand: Command {
         Data("frontier triforce: the \(name)'s context is extended to \(needed) positions (beyond its training)\n".utf8)
       )
     }
-    let stopTokens = GenerateCommand.stopTokens(tokenizer: tokenizer, modelPath: targetPath)
     let generation = GenerationOptions(
-      maxTokens: request.maxTokens, sampling: request.sampling, stopTokens: stopTokens,
+      maxTokens: request.maxTokens, sampling: request.sampling,
+      stopTokens: GenerateCommand.stopTokens(model: probe, tokenizer: tokenizer),
       stopStrings: request.printIDs ? [] : request.stopStrings)
-    var printer = tokenizer.map { StreamPrinter(tokenizer: $0, prompt: prompt, stops: generation.stopStrings) }
-    let decode = tokenizer.map { t in { (ids: [Int]) in t.decode(ids, skipSpecialTokens: true) } }
     let decoder = try TriForceDecoder(target: target, draft: draft, configuration: configuration)
-    let result = try decoder.run(method, prompt: prompt, options: generation, decode: decode) { id in
-      if !request.printIDs { printer?.append(id) }
-    }
-    if request.printIDs {
-      writeOut(result.tokens.map(String.init).joined(separator: ",") + "\n")
-    } else {
-      printer?.finish(cutAtStop: result.stopReason == .stopString)
-      writeOut("\n")
-    }
+    let result = try decoder.run(
+      method, prompt: prompt, options: generation, text: request.textDecoder(tokenizer, prompt: prompt),
+      onText: writeOut)
+    writeOut(request.printIDs ? result.tokens.map(String.init).joined(separator: ",") + "\n" : "\n")
     let rates = [
       result.draftAcceptance.map { String(format: "draft acceptance %.3f", $0) },
       result.topAcceptance.map { String(format: "top acceptance %.3f", $0) },
@@ -175,13 +171,4 @@ enum TriForceCommand: Command {
     return value
   }
 
-  /// The prompt ids (BOS added by the tokenizer as in `frontier generate`).
-  static func encodedPrompt(_ request: GenerationRequest, tokenizer: (any Tokenizer)?) throws -> [Int] {
-    if let ids = request.promptIDs { return ids }
-    guard let tokenizer else { throw CLIError("no tokenizer found; pass --tokenizer PATH or --prompt-ids") }
-    var ids = tokenizer.encode(request.prompt ?? "", addSpecialTokens: true)
-    if ids.isEmpty, let bos = tokenizer.bosTokenID ?? tokenizer.eosTokenID { ids = [bos] }
-    guard !ids.isEmpty else { throw CLIError("the prompt is empty; give some prompt text or --prompt-ids") }
-    return ids
-  }
 }

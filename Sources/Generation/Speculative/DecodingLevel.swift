@@ -39,25 +39,25 @@ public protocol TokenProposer: AnyObject {
 public protocol CachePolicy: AnyObject {
   /// Most tokens one forward pass may append; longer catch-ups are fed in pieces.
   var maximumPass: Int { get }
-  /// Makes room for `incoming` rows, dropping committed rows if needed.
-  func makeRoom(in cache: KVCache, incoming: Int) throws
+  /// Makes room for `incoming` rows in every layer, dropping held rows if needed.
+  func makeRoom(in state: DecodingState, incoming: Int) throws
 }
 
-/// One model with one cache, kept in step with a token sequence.
+/// One model with one decoding state, kept in step with a token sequence.
 ///
-/// Every call names the full sequence (`context`); the level rolls its cache back to the longest prefix
+/// Every call names the full sequence (`context`); the level trims its state back to the longest prefix
 /// it shares with that sequence (rejected drafts vanish this way) and feeds the tokens it has not seen,
-/// always at least the last one, so the cache holds the whole context except its last token between calls.
+/// always at least the last one, so the state holds the whole context except its last token between calls.
 public final class DecodingLevel: TokenProposer {
   /// The model.
   public let model: LanguageModel
-  /// The cache (dense, retrieval or windowed).
-  public private(set) var cache: KVCache
+  /// The decoding state (dense, retrieval or windowed caches, recurrent states).
+  public private(set) var state: DecodingState
   /// The sampling rules (the same processing for every level of a hierarchy).
   public let sampling: SamplingOptions
   /// Eviction rules of a windowed cache, if any.
   public let policy: CachePolicy?
-  /// Token ids of positions 0 ..< cache.nextPosition.
+  /// Token ids of positions 0 ..< state.position.
   public private(set) var tokens: [Int] = []
   /// Forward passes run.
   public private(set) var forwardPasses = 0
@@ -70,13 +70,13 @@ public final class DecodingLevel: TokenProposer {
   /// Most tokens of a dense cache's catch-up fed in one pass (a long prompt is prefilled in pieces).
   static let longestPass = 1024
 
-  /// A level over `model` with `cache` (default: a dense cache of the model's context).
+  /// A level over `model` with `state` (default: a dense state of the model's context).
   public init(
-    model: LanguageModel, cache: KVCache? = nil, sampling: SamplingOptions, policy: CachePolicy? = nil,
+    model: LanguageModel, state: DecodingState? = nil, sampling: SamplingOptions, policy: CachePolicy? = nil,
     choices: RandomChoices
   ) {
     self.model = model
-    self.cache = cache ?? model.makeCache()
+    self.state = state ?? model.makeState()
     self.sampling = sampling
     self.policy = policy
     self.processor = Sampler(sampling)
@@ -86,12 +86,12 @@ public final class DecodingLevel: TokenProposer {
   /// Whether tokens are chosen by argmax (temperature 0).
   public var isGreedy: Bool { sampling.temperature == 0 }
 
-  /// Replaces the cache by one that holds `tokens` (e.g. a retrieval cache built from a full one).
-  public func replaceCache(_ newCache: KVCache, tokens newTokens: [Int]) throws {
-    guard newCache.nextPosition == newTokens.count else {
-      throw GenerationError("a cache for \(newCache.nextPosition) positions cannot stand for \(newTokens.count) tokens")
+  /// Replaces the state by one that holds `tokens` (e.g. a retrieval cache built from a full one).
+  public func replaceState(_ newState: DecodingState, tokens newTokens: [Int]) throws {
+    guard newState.position == newTokens.count else {
+      throw GenerationError("a state of \(newState.position) positions cannot stand for \(newTokens.count) tokens")
     }
-    cache = newCache
+    state = newState
     tokens = newTokens
   }
 
@@ -99,7 +99,7 @@ public final class DecodingLevel: TokenProposer {
   public func prefill(_ context: [Int]) throws {
     guard !context.isEmpty else { throw GenerationError("the prompt is empty; give at least one token (e.g. BOS)") }
     _ = try score(after: context, extra: [])
-    if cache.nextPosition == context.count { try rollback(to: context.count - 1) }
+    if state.position == context.count { try rollback(to: context.count - 1) }
   }
 
   /// The scores of the positions after `context` and after each of `extra` (extra.count + 1 rows), from one
@@ -151,18 +151,20 @@ public final class DecodingLevel: TokenProposer {
 
   /// Forgets every position from `position` on.
   public func rollback(to position: Int) throws {
-    try cache.rollback(toPosition: position)
+    try state.trim(toPosition: position)
     tokens.removeLast(tokens.count - position)
   }
 
   /// Replaces the rows from `start` on by rows `start ..< end` of a dense `source` cache for the same tokens
   /// (TriForce writes the full cache's keys of newly accepted tokens into the retrieval cache this way).
+  /// Both levels' layers must keep attention keys and values.
   public func copyRows(from source: DecodingLevel, positions: Range<Int>) throws {
-    guard source.cache.omittedPositions == 0, positions.upperBound <= source.tokens.count,
-      positions.lowerBound <= tokens.count
+    guard let sources = source.state.attentionLayers, let targets = state.attentionLayers,
+      sources.count == targets.count, sources.allSatisfy({ $0.omittedPositions == 0 }),
+      positions.upperBound <= source.tokens.count, positions.lowerBound <= tokens.count
     else { throw GenerationError("cannot copy positions \(positions) from a cache of \(source.tokens.count)") }
     try rollback(to: positions.lowerBound)
-    try cache.appendRows(of: source.cache, positions)
+    for (target, origin) in zip(targets, sources) { try target.appendRows(of: origin, positions) }
     tokens += source.tokens[positions]
   }
 
@@ -187,11 +189,11 @@ public final class DecodingLevel: TokenProposer {
     let limit = policy?.maximumPass ?? Self.longestPass
     while start < context.count - 1 && length - start > limit {
       let piece = min(limit, context.count - 1 - start)
-      try policy?.makeRoom(in: cache, incoming: piece)
+      try policy?.makeRoom(in: state, incoming: piece)
       _ = try run(Array(context[start..<(start + piece)]))
       start += piece
     }
-    try policy?.makeRoom(in: cache, incoming: length - start)
+    try policy?.makeRoom(in: state, incoming: length - start)
     let fed = start < context.count ? Array(context[start...]) + extra : Array(extra[(start - context.count)...])
     let logits = try run(fed)  // [1, T, V]
     let v = model.vocabularySize
@@ -200,15 +202,15 @@ public final class DecodingLevel: TokenProposer {
     return (0..<rows).map { Array(flat[($0 * v)..<(($0 + 1) * v)]) }
   }
 
-  /// One forward pass over `ids` (appended to the cache).
+  /// One forward pass over `ids` (taken into the state).
   private func run(_ ids: [Int]) throws -> Tensor {
-    guard cache.nextPosition + ids.count <= model.contextLength else {
+    guard state.position + ids.count <= model.contextLength else {
       throw GenerationError(
-        "\(cache.nextPosition + ids.count) positions exceed the model's context of \(model.contextLength)")
+        "\(state.position + ids.count) positions exceed the model's context of \(model.contextLength)")
     }
     let clock = ContinuousClock()
     let start = clock.now
-    let logits = try withoutGradients { try model.logits(Tensor(indices: ids, shape: [1, ids.count]), cache: cache) }
+    let logits = try withoutGradients { try model.logits(Tensor(indices: ids, shape: [1, ids.count]), state: state) }
     passSeconds += (clock.now - start).seconds
     tokens += ids
     forwardPasses += 1
@@ -230,5 +232,40 @@ public struct ScoreRows {
   /// The verdict after `context` and the first `i` extra tokens.
   public subscript(i: Int) -> TokenScores {
     level.scores(of: logits[i], history: context + extra[..<i])
+  }
+}
+
+/// Plain decoding through a ``DecodingLevel`` as a ``TokenIterator``: each step scores the sequence so far
+/// and draws one token from the level's processed distribution with `choices` (the argmax when greedy),
+/// exactly as the level would verify it.
+public final class LevelDecoder: TokenIterator {
+  /// The level.
+  public let level: DecodingLevel
+  let choices: RandomChoices
+  /// Whether ``prefill(_:maxTokens:)`` feeds the prompt (false when the level already holds it).
+  public let prefillsLevel: Bool
+  private var context: [Int] = []
+
+  /// Steps of `level` drawing with `choices`.
+  public init(_ level: DecodingLevel, choices: RandomChoices, prefillsLevel: Bool = true) {
+    self.level = level
+    self.choices = choices
+    self.prefillsLevel = prefillsLevel
+  }
+
+  public var vocabularySize: Int { level.model.vocabularySize }
+  public var promptLimit: Int? { level.model.contextLength }
+
+  public func prefill(_ prompt: [Int], maxTokens: Int) throws {
+    if prefillsLevel { try level.prefill(prompt) }
+    context = prompt
+  }
+
+  public func next() throws -> [Int] {
+    guard context.count <= level.model.contextLength, let scores = try level.score(after: context, extra: []).first
+    else { return [] }
+    let token = scores.distribution.map { choices.draw(from: $0) } ?? scores.argmax
+    context.append(token)
+    return [token]
   }
 }

@@ -24,54 +24,49 @@ public struct RetrievalCache: Sendable {
     self.chunk = chunk
   }
 
-  /// A cache holding the selected rows of the dense `source` (batch 1), with room for `extraCapacity` more rows.
-  /// Chunks are scored against `queries` (the last query row [1, H, 1, D] per layer), by default the ones the
-  /// source recorded (``KVCache/recordsQueries``).
-  public func build(from source: KVCache, queries: [Tensor]? = nil, extraCapacity: Int) throws -> KVCache {
-    let rows = source.length
-    guard source.omittedPositions == 0, let first = source.keys.first, first.shape[0] == 1 else {
-      throw GenerationError("a retrieval cache is built from a dense cache of one sequence")
+  /// A state holding the selected rows of the dense `source` (batch 1, attention in every layer), with room
+  /// for `extraCapacity` more rows. Chunks are scored against `queries` (the last query row [1, H, 1, D] per
+  /// layer), by default the ones the source recorded (``QueryRecordingKV``).
+  public func build(from source: DecodingState, queries: [Tensor]? = nil, extraCapacity: Int) throws -> DecodingState {
+    guard let layers = source.attentionLayers, let first = layers.first, first.omittedPositions == 0,
+      first.layout.batch == 1
+    else {
+      throw GenerationError("a retrieval cache is built from a dense attention cache of one sequence")
     }
-    let (g, d) = (first.shape[1], first.shape[3])
-    let selection =
-      try rows <= budget
-      ? nil
-      : (0..<source.keys.count).map {
-        try selectRows(source, query: queries?[$0] ?? source.lastQueries[$0], layer: $0)
+    let rows = first.length
+    let (g, d) = (first.layout.heads, first.layout.headDimensions)
+    var selection: [[[Int]]]?
+    if rows > budget {
+      guard let queries = queries ?? source.lastQueries, queries.count == layers.count else {
+        throw GenerationError("the source cache recorded no query; prefill it with a query-recording state")
       }
+      selection = try layers.indices.map { try selectRows(layers[$0], query: queries[$0]) }
+    }
     let kept = selection?.first?.first?.count ?? rows
-    let target = KVCache(
-      layers: source.keys.count, batch: 1, heads: g, capacity: kept + extraCapacity, headDimensions: d)
-    var keys: [Tensor] = []
-    var values: [Tensor] = []
-    for layer in source.keys.indices {
-      let (k, v) = try source.heldRows(layer: layer)  // [1, G, P, D]
-      guard let perHead = selection?[layer] else {
-        keys.append(k)
-        values.append(v)
-        continue
-      }
-      let gather = { (x: Tensor) -> Tensor in
-        let heads = try perHead.enumerated().map { h, indices in
-          try x.sliced(axis: 1, h..<(h + 1)).reshaped([rows, d])
-            .indexSelect(axis: 0, indices: Tensor(indices: indices, shape: [indices.count]))
+    return DecodingState(
+      layers: try layers.indices.map { layer in
+        let target = AttentionKV(batch: 1, heads: g, capacity: kept + extraCapacity, headDimensions: d)
+        let (k, v) = try layers[layer].heldRows()  // [1, G, P, D]
+        guard let perHead = selection?[layer] else {
+          try target.load(keys: k, values: v, position: rows)
+          return target
         }
-        return try Tensor.stack(heads, axis: 0).reshaped([1, g, kept, d])
-      }
-      keys.append(try gather(k))
-      values.append(try gather(v))
-    }
-    try target.load(keys: keys, values: values, position: rows)
-    return target
+        let gather = { (x: Tensor) -> Tensor in
+          let heads = try perHead.enumerated().map { h, indices in
+            try x.sliced(axis: 1, h..<(h + 1)).reshaped([rows, d])
+              .indexSelect(axis: 0, indices: Tensor(indices: indices, shape: [indices.count]))
+          }
+          return try Tensor.stack(heads, axis: 0).reshaped([1, g, kept, d])
+        }
+        try target.load(keys: gather(k), values: gather(v), position: rows)
+        return target
+      })
   }
 
-  /// Chunk scores [G, chunks] of one layer: each full chunk's mean key against the group's summed `query`
-  /// [1, H, 1, D].
-  public func chunkScores(_ source: KVCache, query: Tensor?, layer: Int) throws -> [[Float]] {
-    guard let query else {
-      throw GenerationError("the source cache recorded no query; set recordsQueries before the prefill")
-    }
-    let (k, _) = try source.heldRows(layer: layer)  // [1, G, P, D]
+  /// Chunk scores [G, chunks] of one layer's cache: each full chunk's mean key against the group's summed
+  /// `query` [1, H, 1, D].
+  public func chunkScores(_ source: AttentionKV, query: Tensor) throws -> [[Float]] {
+    let (k, _) = try source.heldRows()  // [1, G, P, D]
     let (g, p, d) = (k.shape[1], k.shape[2], k.shape[3])
     let h = query.shape[1]
     let chunks = p / chunk
@@ -82,12 +77,12 @@ public struct RetrievalCache: Sendable {
   }
 
   /// Row indices kept per head of one layer, ascending: chunk 0, the best-scoring full chunks, the partial tail.
-  func selectRows(_ source: KVCache, query: Tensor?, layer: Int) throws -> [[Int]] {
+  func selectRows(_ source: AttentionKV, query: Tensor) throws -> [[Int]] {
     let rows = source.length
     let chunks = rows / chunk
     let tail = rows - chunks * chunk
     let keptChunks = min(chunks, (budget - tail) / chunk)
-    return try chunkScores(source, query: query, layer: layer).map { scores in
+    return try chunkScores(source, query: query).map { scores in
       let ranked = (1..<chunks).sorted { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
       let chosen = ([0] + ranked.prefix(max(0, keptChunks - 1))).sorted()
       return chosen.flatMap { ($0 * chunk)..<(($0 + 1) * chunk) } + Array((chunks * chunk)..<rows)

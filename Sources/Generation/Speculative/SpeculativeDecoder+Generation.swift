@@ -15,64 +15,53 @@ public struct SpeculativeResult: Sendable {
   public var tokensPerSecond: Double { decodeSeconds > 0 ? Double(generation.tokens.count) / decodeSeconds : 0 }
 }
 
+/// Speculative decoding as a ``TokenIterator``: each step is one round of ``SpeculativeDecoder`` (the kept
+/// drafts and one correction or bonus token).
+public final class SpeculativeIterator: TokenIterator {
+  /// The decoder.
+  public let decoder: SpeculativeDecoder
+  /// Whether ``prefill(_:maxTokens:)`` feeds the prompt to every level (false when the caller did).
+  public let prefillsLevels: Bool
+  private var context: [Int] = []
+
+  /// Rounds of `decoder`; with `prefillsLevels` false the levels must already hold the prompt.
+  public init(_ decoder: SpeculativeDecoder, prefillsLevels: Bool = true) {
+    self.decoder = decoder
+    self.prefillsLevels = prefillsLevels
+  }
+
+  public var vocabularySize: Int { decoder.verifier.model.vocabularySize }
+  /// Room for at least one round after the prompt.
+  public var promptLimit: Int? { decoder.verifier.model.contextLength - 1 }
+
+  public func prefill(_ prompt: [Int], maxTokens: Int) throws {
+    if prefillsLevels { try decoder.prefill(prompt) }
+    context = prompt
+  }
+
+  public func next() throws -> [Int] {
+    let roundLength = decoder.draft.maximumLength(forCount: decoder.draftLength) + 1
+    guard context.count + roundLength <= decoder.verifier.model.contextLength else { return [] }
+    let emitted = try decoder.round(after: context).map(\.token)
+    context += emitted
+    return emitted
+  }
+}
+
 extension SpeculativeDecoder {
-  /// Generates from `prompt` under `options` (stop tokens, stop strings and the token limit as in
-  /// ``Generator``); the output is distributed exactly as the verifier's sampling of the same options.
+  /// Generates from `prompt` under `options` (stop tokens, stop strings and the token limit of a
+  /// ``GenerationSession``, which decodes with `text` and streams to `onText`); the output is distributed exactly as the verifier's sampling of the same options.
   /// Set `prefill` to false when the levels were prefilled (and caches prepared) by the caller; `onRound`
   /// sees the sequence after every round (TriForce refreshes its retrieval cache there).
   public func generate(
-    prompt: [Int], options: GenerationOptions, prefill: Bool = true, decode: (([Int]) -> String)? = nil,
-    onRound: (([Int]) throws -> Void)? = nil, onToken: ((Int) -> Void)? = nil
+    prompt: [Int], options: GenerationOptions, prefill: Bool = true, text: (any IncrementalDecoder)? = nil,
+    onRound: (([Int]) throws -> Void)? = nil, onToken: ((Int) -> Void)? = nil, onText: ((String) -> Void)? = nil
   ) throws -> SpeculativeResult {
-    try options.sampling.validate()
-    let model = verifier.model
-    try checkPrompt(prompt, for: model, limit: model.contextLength - 1)  // room for at least one new token
-    let clock = ContinuousClock()
-    let start = clock.now
-    if prefill { try self.prefill(prompt) }
-    let prefillSeconds = (clock.now - start).seconds
-    var context = prompt
-    var produced: [Int] = []
-    var stop = StopReason.length
-    var text: String?
-    var firstTokenTime = 0.0
-    let roundLength = draft.maximumLength(forCount: draftLength) + 1
-    generation: while produced.count < options.maxTokens {
-      guard context.count + roundLength <= model.contextLength else {
-        stop = .contextFull
-        break
-      }
-      let emitted = try round(after: context)
-      if produced.isEmpty { firstTokenTime = (clock.now - start).seconds }
-      try onRound?(context + emitted.map(\.token))
-      for proposal in emitted {
-        if options.stopTokens.contains(proposal.token) {
-          stop = .stopToken
-          break generation
-        }
-        produced.append(proposal.token)
-        context.append(proposal.token)
-        onToken?(proposal.token)
-        if !options.stopStrings.isEmpty, let decode {
-          let current = decode(produced)
-          if let cut = options.stopStrings.compactMap({ current.range(of: $0) })
-            .min(by: { $0.lowerBound < $1.lowerBound })
-          {
-            text = String(current[..<cut.lowerBound])
-            stop = .stopString
-            break generation
-          }
-        }
-        if produced.count == options.maxTokens { break generation }
-      }
-    }
-    let total = (clock.now - start).seconds
-    let decodeTime = total - firstTokenTime
-    let result = GenerationResult(
-      tokens: produced, text: text ?? decode?(produced), stopReason: stop, timeToFirstToken: firstTokenTime,
-      decodeTokensPerSecond: produced.count > 1 && decodeTime > 0 ? Double(produced.count - 1) / decodeTime : 0,
-      prefillTokensPerSecond: prefillSeconds > 0 ? Double(prompt.count) / prefillSeconds : 0)
+    let result = try GenerationSession(options: options).run(
+      SpeculativeIterator(self, prefillsLevels: prefill), prompt: prompt, text: text, onToken: onToken,
+      onText: onText, onStep: onRound)
     return SpeculativeResult(
-      generation: result, levels: allStatistics, prefillSeconds: prefillSeconds, decodeSeconds: total - prefillSeconds)
+      generation: result, levels: allStatistics, prefillSeconds: prefill ? result.prefillSeconds : 0,
+      decodeSeconds: result.totalSeconds - result.prefillSeconds)
   }
 }

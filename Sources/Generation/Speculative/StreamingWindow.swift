@@ -32,27 +32,31 @@ public final class StreamingWindow: CachePolicy {
     self.slack = slack
   }
 
-  /// A cache of `sinks + window + slack` rows for `model`.
-  public func makeCache(for model: LanguageModel, window: Int) -> KVCache {
-    model.makeCache(batch: 1, capacity: sinks + window + slack)
+  /// A state of `sinks + window + slack` rows per layer for `model`.
+  public func makeState(for model: LanguageModel, window: Int) -> DecodingState {
+    model.makeState(batch: 1, capacity: sinks + window + slack)
   }
 
-  public func makeRoom(in cache: KVCache, incoming: Int) throws {
+  public func makeRoom(in state: DecodingState, incoming: Int) throws {
+    guard let layers = state.attentionLayers else {
+      throw GenerationError("a StreamingLLM window needs attention keys and values in every layer")
+    }
+    for cache in layers { try makeRoom(in: cache, incoming: incoming) }
+  }
+
+  /// Compacts one layer's cache when `incoming` rows would overflow it.
+  func makeRoom(in cache: AttentionKV, incoming: Int) throws {
     guard cache.length + incoming > cache.capacity else { return }
     let recent = cache.capacity - sinks - max(slack, incoming)
     guard recent >= 0, cache.length >= sinks + recent else {
       throw GenerationError(
         "a StreamingLLM cache of \(cache.capacity) rows with \(sinks) sinks has no room for \(incoming) new tokens")
     }
-    var keys: [Tensor] = []
-    var values: [Tensor] = []
-    for layer in cache.keys.indices {
-      let (k, v) = try cache.heldRows(layer: layer)
-      let kept = [0..<sinks, (cache.length - recent)..<cache.length].filter { !$0.isEmpty }
-      keys.append(try Tensor.concatenate(kept.map { try k.sliced(axis: 2, $0) }, axis: 2))
-      values.append(try Tensor.concatenate(kept.map { try v.sliced(axis: 2, $0) }, axis: 2))
-    }
+    let (k, v) = try cache.heldRows()
+    let kept = [0..<sinks, (cache.length - recent)..<cache.length].filter { !$0.isEmpty }
+    let keys = try Tensor.concatenate(kept.map { try k.sliced(axis: 2, $0) }, axis: 2)
+    let values = try Tensor.concatenate(kept.map { try v.sliced(axis: 2, $0) }, axis: 2)
     // The recent rows stand for consecutive positions, so rejected drafts among them can still be rolled back.
-    try cache.load(keys: keys, values: values, position: cache.nextPosition, fixedRows: sinks)
+    try cache.load(keys: keys, values: values, position: cache.position, fixedRows: sinks)
   }
 }

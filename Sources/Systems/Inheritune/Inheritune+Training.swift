@@ -17,7 +17,7 @@ extension Inheritune {
     return try Trainer(
       model: model.module, configuration: configuration, train: train, validation: validation,
       outputDirectory: outputDirectory, progress: progress
-    ) { ids, _ in try language.logits(ids, cache: nil) }
+    ) { ids, _ in try language.logits(ids, state: nil) }
   }
 
   /// Mean validation loss of `model` on the windows a trainer with `configuration` evaluates on.

@@ -16,6 +16,43 @@ public struct FAMGenerationResult: Sendable {
   public var stateFloats: Int
 }
 
+/// FAM or BSWA streaming decoding as a ``Generation/TokenIterator``: the prompt and every new token go
+/// through ``FAMStreamingDecoder/step(_:)`` one at a time, so the state stays the ring of m blocks plus the
+/// FAM and the sequence has no length limit.
+public final class FAMTokenIterator: TokenIterator {
+  /// The streaming decoder.
+  public let decoder: FAMStreamingDecoder
+  private var sampler: Sampler
+  private var context: [Int] = []
+  private var logits: [Float] = []
+  private var fed = 0
+
+  /// Steps of `decoder` sampled under `sampling`.
+  public init(_ decoder: FAMStreamingDecoder, sampling: SamplingOptions) {
+    self.decoder = decoder
+    sampler = Sampler(sampling)
+  }
+
+  public var vocabularySize: Int { decoder.model.parent.config.vocabularySize }
+  public var promptLimit: Int? { nil }
+
+  public func prefill(_ prompt: [Int], maxTokens: Int) throws {
+    for token in prompt { logits = try decoder.step([token]).floats }
+    context = prompt
+    fed = prompt.count
+  }
+
+  public func next() throws -> [Int] {
+    if fed < context.count {
+      logits = try decoder.step([context[fed]]).floats
+      fed += 1
+    }
+    let token = sampler.sample(logits: logits, context: context)
+    context.append(token)
+    return [token]
+  }
+}
+
 extension FAMStreamingDecoder {
   /// Generates up to `maxTokens` tokens after `prompt`, one token at a time, with no context limit:
   /// the state stays the ring of m blocks plus the FAM. `onToken` sees each new token as it is produced.
@@ -23,37 +60,13 @@ extension FAMStreamingDecoder {
     prompt: [Int], maxTokens: Int, sampling: SamplingOptions, stopTokens: Set<Int> = [],
     onToken: ((Int) -> Void)? = nil
   ) throws -> FAMGenerationResult {
-    try sampling.validate()
-    let vocabulary = model.parent.config.vocabularySize
-    guard !prompt.isEmpty else { throw TensorError("generate", "the prompt is empty; give at least one token") }
-    if let bad = prompt.first(where: { $0 < 0 || $0 >= vocabulary }) {
-      throw TensorError("generate", "prompt token \(bad) is outside the vocabulary 0..<\(vocabulary)")
-    }
-    let clock = ContinuousClock()
-    let start = clock.now
-    var logits = Tensor.zeros([1, vocabulary])
-    for token in prompt { logits = try step([token]) }
-    let prefill = (clock.now - start).seconds
-    var sampler = Sampler(sampling)
-    var context = prompt
-    var produced: [Int] = []
-    var stopped = false
-    let decodeStart = clock.now
-    while produced.count < maxTokens {
-      let token = sampler.sample(logits: logits.floats, context: context)
-      if stopTokens.contains(token) {
-        stopped = true
-        break
-      }
-      produced.append(token)
-      context.append(token)
-      onToken?(token)
-      if produced.count < maxTokens { logits = try step([token]) }
-    }
-    let decode = (clock.now - decodeStart).seconds
+    let options = GenerationOptions(maxTokens: maxTokens, sampling: sampling, stopTokens: stopTokens)
+    let result = try GenerationSession(options: options).run(
+      FAMTokenIterator(self, sampling: sampling), prompt: prompt, onToken: onToken)
     return FAMGenerationResult(
-      tokens: produced, stoppedAtToken: stopped, prefillTokensPerSecond: Double(prompt.count) / max(prefill, 1e-9),
-      decodeTokensPerSecond: Double(max(produced.count - 1, 0)) / max(decode, 1e-9), stateFloats: stateFloatCount)
+      tokens: result.tokens, stoppedAtToken: result.stopReason == .stopToken,
+      prefillTokensPerSecond: result.prefillTokensPerSecond, decodeTokensPerSecond: result.decodeTokensPerSecond,
+      stateFloats: stateFloatCount)
   }
 }
 

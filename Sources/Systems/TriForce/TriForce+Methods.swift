@@ -77,28 +77,34 @@ public struct PromptPrefill {
   /// The last prompt token's query row per layer (what the retrieval cache scores chunks against).
   public var lastQueries: [Tensor] { queries }
 
-  /// A new dense cache of `model` holding this prefill, with room for `extraCapacity` more rows.
-  public func cache(of model: LanguageModel, extraCapacity: Int) throws -> KVCache {
-    let cache = model.makeCache(batch: 1, capacity: prompt.count - 1 + extraCapacity)
-    try cache.load(keys: keys, values: values, position: prompt.count - 1)
-    return cache
+  /// A new dense state of `model` holding this prefill, with room for `extraCapacity` more rows.
+  public func state(of model: LanguageModel, extraCapacity: Int) throws -> DecodingState {
+    let state = model.makeState(batch: 1, capacity: prompt.count - 1 + extraCapacity)
+    try load(into: state)
+    return state
+  }
+
+  /// Loads this prefill into `state` (every layer attention keys and values).
+  func load(into state: DecodingState) throws {
+    for layer in state.layers.indices {
+      try state.attention(layer).load(keys: keys[layer], values: values[layer], position: prompt.count - 1)
+    }
   }
 }
 
 extension TriForceDecoder {
-  /// Prefills the target's full cache with `prompt` once, for ``run(_:prompt:options:prefilled:decode:onToken:)``.
+  /// Prefills the target's full cache with `prompt` once, for ``run(_:prompt:options:prefilled:text:onToken:onText:)``.
   public func prefill(_ prompt: [Int]) throws -> PromptPrefill {
     try checkPrompt(prompt, maxTokens: 1)
     let clock = ContinuousClock()
     let start = clock.now
-    let cache = target.makeCache(batch: 1, capacity: prompt.count)
-    cache.recordsQueries = true
-    let level = DecodingLevel(model: target, cache: cache, sampling: SamplingOptions(), choices: SeededChoices(seed: 0))
+    let state = try target.makeQueryRecordingState(capacity: prompt.count)
+    let level = DecodingLevel(model: target, state: state, sampling: SamplingOptions(), choices: SeededChoices(seed: 0))
     try level.prefill(prompt)
-    let rows = try (0..<target.layerCount).map { try cache.heldRows(layer: $0) }
+    let rows = try state.layers.indices.map { try state.attention($0).heldRows() }
     return PromptPrefill(
       prompt: prompt, keys: rows.map { $0.keys.contiguous() }, values: rows.map { $0.values.contiguous() },
-      queries: cache.lastQueries.compactMap { $0 }, seconds: (clock.now - start).seconds)
+      queries: state.lastQueries ?? [], seconds: (clock.now - start).seconds)
   }
 
   /// Runs `method` on `prompt`; every method samples the target's distribution under `options`. With
@@ -106,7 +112,7 @@ extension TriForceDecoder {
   /// counts in ``DecodingRun/setupSeconds``.
   public func run(
     _ method: DecodingMethod, prompt: [Int], options: GenerationOptions, prefilled: PromptPrefill? = nil,
-    decode: (([Int]) -> String)? = nil, onToken: ((Int) -> Void)? = nil
+    text: (any IncrementalDecoder)? = nil, onToken: ((Int) -> Void)? = nil, onText: ((String) -> Void)? = nil
   ) throws -> DecodingRun {
     try options.sampling.validate()
     try checkPrompt(prompt, maxTokens: options.maxTokens)
@@ -115,15 +121,14 @@ extension TriForceDecoder {
     let choices = SeededChoices(seed: options.sampling.seed)
     let c = configuration
     let sampling = options.sampling
-    let full = target.makeCache(
-      batch: 1,
+    let full = try target.makeQueryRecordingState(
       capacity: min(target.contextLength, prompt.count + options.maxTokens + c.middleLength + c.draftLength + 4))
-    full.recordsQueries = method == .triforce || method == .retrievalOnly
-    let top = DecodingLevel(model: target, cache: full, sampling: sampling, choices: choices)
+    full.setRecordingQueries(method == .triforce || method == .retrievalOnly)
+    let top = DecodingLevel(model: target, state: full, sampling: sampling, choices: choices)
     var queries: [Tensor]?
     if let prefilled, prefilled.prompt == prompt {
-      try full.load(keys: prefilled.keys, values: prefilled.values, position: prompt.count - 1)
-      try top.replaceCache(full, tokens: Array(prompt.dropLast()))
+      try prefilled.load(into: full)
+      try top.replaceState(full, tokens: Array(prompt.dropLast()))
       queries = prefilled.queries
     } else {
       try top.prefill(prompt)
@@ -132,29 +137,29 @@ extension TriForceDecoder {
     if method == .autoregressive {
       return try autoregressive(
         top, prompt: prompt, options: options, setup: (clock.now - start).seconds,
-        choices: choices, decode: decode, onToken: onToken)
+        choices: choices, text: text, onToken: onToken, onText: onText)
     }
     let retrieval = try RetrievalCache(budget: c.budget, chunk: c.chunk)
     var middle: DecodingLevel?
     if method == .triforce || method == .retrievalOnly {
       let level = DecodingLevel(model: target, sampling: sampling, choices: choices)
-      try level.replaceCache(
+      try level.replaceState(
         try retrieval.build(from: full, queries: queries, extraCapacity: retrievalSlack(options.maxTokens)),
         tokens: top.tokens)
       middle = level
     } else if method == .streamingMiddle {
       let window = try StreamingWindow(sinks: c.sinks, maximumPass: max(1, c.budget / 2))
       middle = DecodingLevel(
-        model: target, cache: window.makeCache(for: target, window: c.budget - c.sinks), sampling: sampling,
+        model: target, state: window.makeState(for: target, window: c.budget - c.sinks), sampling: sampling,
         policy: window, choices: choices)
       try middle?.prefill(prompt)
     }
-    full.recordsQueries = c.rebuildStride != nil && method != .streamingMiddle
+    full.setRecordingQueries(c.rebuildStride != nil && method != .streamingMiddle)
     var bottom: DecodingLevel?
     if method != .retrievalOnly {
       let window = try StreamingWindow(sinks: c.sinks, maximumPass: c.draftPass)
       bottom = DecodingLevel(
-        model: draft, cache: window.makeCache(for: draft, window: c.draftCache - c.sinks), sampling: sampling,
+        model: draft, state: window.makeState(for: draft, window: c.draftCache - c.sinks), sampling: sampling,
         policy: window, choices: choices)
       try bottom?.prefill(prompt)
     }
@@ -179,14 +184,14 @@ extension TriForceDecoder {
     var rebuilds = 0
     let refreshesRetrieval = method == .triforce || method == .retrievalOnly
     let result = try decoder.generate(
-      prompt: prompt, options: options, prefill: false, decode: decode,
+      prompt: prompt, options: options, prefill: false, text: text,
       onRound: { context in
         guard refreshesRetrieval, let middle else { return }
         let held = context.count - 1
         if let stride = c.rebuildStride, context.count - lastRebuild >= stride {
           _ = try top.score(after: context, extra: [])
           try top.rollback(to: held)
-          try middle.replaceCache(
+          try middle.replaceState(
             try retrieval.build(from: full, extraCapacity: self.retrievalSlack(options.maxTokens)),
             tokens: Array(context[..<held]))
           lastRebuild = context.count
@@ -196,7 +201,7 @@ extension TriForceDecoder {
           try middle.copyRows(from: top, positions: copiedThrough..<held)
         }
         copiedThrough = held
-      }, onToken: onToken)
+      }, onToken: onToken, onText: onText)
     return DecodingRun(
       method: method, tokens: result.generation.tokens, text: result.generation.text,
       stopReason: result.generation.stopReason, setupSeconds: setup, decodeSeconds: result.decodeSeconds,
@@ -209,28 +214,16 @@ extension TriForceDecoder {
   /// Plain decoding through the same level (kernels, cache and sampling) as the verifier.
   private func autoregressive(
     _ top: DecodingLevel, prompt: [Int], options: GenerationOptions, setup: Double, choices: RandomChoices,
-    decode: (([Int]) -> String)?, onToken: ((Int) -> Void)?
+    text: (any IncrementalDecoder)?, onToken: ((Int) -> Void)?, onText: ((String) -> Void)?
   ) throws -> DecodingRun {
-    let clock = ContinuousClock()
-    let start = clock.now
     let (setupPasses, setupPassSeconds, setupTokens) = (top.forwardPasses, top.passSeconds, top.fedTokens)
-    var context = prompt
-    var produced: [Int] = []
-    var stop = StopReason.length
-    while produced.count < options.maxTokens {
-      guard let scores = try top.score(after: context, extra: []).first else { break }
-      let token = scores.distribution.map { choices.draw(from: $0) } ?? scores.argmax
-      if options.stopTokens.contains(token) {
-        stop = .stopToken
-        break
-      }
-      produced.append(token)
-      context.append(token)
-      onToken?(token)
-    }
+    let result = try GenerationSession(options: options).run(
+      LevelDecoder(top, choices: choices, prefillsLevel: false), prompt: prompt,
+      text: text, onToken: onToken, onText: onText)
+    let (produced, stop) = (result.tokens, result.stopReason)
     return DecodingRun(
-      method: .autoregressive, tokens: produced, text: decode?(produced), stopReason: stop, setupSeconds: setup,
-      decodeSeconds: (clock.now - start).seconds, levels: [], rebuilds: 0,
+      method: .autoregressive, tokens: produced, text: result.text, stopReason: stop, setupSeconds: setup,
+      decodeSeconds: result.totalSeconds, levels: [], rebuilds: 0,
       passes: [(top.forwardPasses - setupPasses, top.passSeconds - setupPassSeconds, top.fedTokens - setupTokens)])
   }
 }

@@ -38,9 +38,10 @@ public final class TriForceDecoder {
   /// Generates from `prompt` with the three-level hierarchy; prefill and cache construction are timed
   /// apart from decoding.
   public func generate(
-    prompt: [Int], options: GenerationOptions, decode: (([Int]) -> String)? = nil, onToken: ((Int) -> Void)? = nil
+    prompt: [Int], options: GenerationOptions, text: (any IncrementalDecoder)? = nil,
+    onToken: ((Int) -> Void)? = nil
   ) throws -> DecodingRun {
-    try run(.triforce, prompt: prompt, options: options, decode: decode, onToken: onToken)
+    try run(.triforce, prompt: prompt, options: options, text: text, onToken: onToken)
   }
 
   func checkPrompt(_ prompt: [Int], maxTokens: Int) throws {

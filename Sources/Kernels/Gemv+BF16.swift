@@ -44,6 +44,7 @@ extension Gemv {
 
   /// Output columns `columns` of y [m, n] = x · wᵀ for bfloat16 w [n, k] (row stride `ldw`), x split by
   /// ``splitPairs(m:k:x:ldx:into:)`` (row stride k); added to y when `accumulate` is set.
+  @inline(never)
   static func bfloat16Columns(
     _ columns: Range<Int>, m: Int, k: Int, x: UnsafePointer<Float>, w: UnsafePointer<UInt16>, ldw: Int,
     y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool

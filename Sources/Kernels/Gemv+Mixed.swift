@@ -48,10 +48,10 @@ extension Gemv {
   static let q8Level: Int32 = frontier_q8_level()
 
   /// Runs every product of `products` with the same x [m, k] (float32, row stride `ldx`) in one parallel job,
-  /// like ``multiplyTransposed(m:k:x:ldx:products:)-(_,_,_,_,[Product])`` but with float32, bfloat16 and q8_0
-  /// weights in any mix: the weights are read once per call for all `m` rows. `m` must be at most
-  /// ``maximumRows``; q8_0 weights must be k values wide (check layouts with ``Q8_0/Layout/validate(rows:columns:groupSize:)``
-  /// before building them).
+  /// like the float32 group of ``Product``s but with float32, bfloat16 and q8_0 weights in any mix: the weights
+  /// are read once per call for all `m` rows. `m` must be at most ``maximumRows``; q8_0 weights must be k
+  /// values wide (layouts come from ``Q8_0/Layout/init(rows:columns:groupSize:)``, which rejects group sizes
+  /// that do not divide the width).
   ///
   /// Accuracy: float32 and bfloat16 products round like the float32 ``Gemv``. A q8_0 product's block sums are
   /// exact integers; it differs from ``multiplyTransposedReference(m:k:x:ldx:products:)`` by at most
@@ -61,8 +61,8 @@ extension Gemv {
     multiplyTransposed(m: m, k: k, x: x, ldx: ldx, products: products, q8Level: q8Level)
   }
 
-  /// ``multiplyTransposed(m:k:x:ldx:products:)-(_,_,_,_,[MixedProduct])`` with the q8_0 kernel level chosen by the
-  /// caller (tests run every level this CPU supports).
+  /// The mixed-format product group with the q8_0 kernel level chosen by the caller (tests run every level
+  /// this CPU supports).
   static func multiplyTransposed(
     m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, products: [MixedProduct], q8Level: Int32
   ) {
@@ -123,26 +123,44 @@ extension Gemv {
       let (x, split, products, pieces, quantized) = shared.value
       let piece = pieces[chunk]
       let product = products[piece.product]
-      let columns = piece.lo..<piece.hi
-      switch product.weights {
-      case .float32(let w, let ldw):
-        transposedColumns(
-          columns, m: m, k: k, alpha: 1, x: x, ldx: ldx, w: w, ldw: ldw, beta: product.accumulate ? 1 : 0,
-          y: product.y, ldy: product.ldy)
-      case .bfloat16(let w, let ldw):
-        bfloat16Columns(
-          columns, m: m, k: k, x: split, w: w, ldw: ldw, y: product.y, ldy: product.ldy,
-          accumulate: product.accumulate)
-      case .q8_0(let matrix):
-        let q = quantized.first { $0.group == matrix.layout.groupSize }!
-        q8Columns(
-          columns, m: m, x: q.values, xScales: q.scales, w: matrix, y: product.y, ldy: product.ldy,
-          accumulate: product.accumulate, level: q8Level)
+      var xq: (values: UnsafePointer<Int8>, scales: UnsafePointer<Float>)?
+      if case .q8_0(let matrix) = product.weights,
+        let q = quantized.first(where: { $0.group == matrix.layout.groupSize })
+      {
+        xq = (UnsafePointer(q.values), UnsafePointer(q.scales))
       }
+      mixedPiece(
+        product, columns: piece.lo..<piece.hi, m: m, k: k, x: x, ldx: ldx, split: split, quantized: xq,
+        q8Level: q8Level)
     }
   }
 
-  /// The plain loop twin of ``multiplyTransposed(m:k:x:ldx:products:)-(_,_,_,_,[MixedProduct])``: sums in Double;
+  /// Columns `columns` of one product of the mixed group. Never inlined: inlined into the driver (as with one
+  /// thread, where the pool runs the chunks in a loop), the kernels made a function so large that the optimiser
+  /// left the standard library's vector loads and halves as calls, and bfloat16 ran 3.5 times slower.
+  @inline(never)
+  static func mixedPiece(
+    _ product: MixedProduct, columns: Range<Int>, m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int,
+    split: UnsafePointer<Float>, quantized: (values: UnsafePointer<Int8>, scales: UnsafePointer<Float>)?,
+    q8Level: Int32
+  ) {
+    switch product.weights {
+    case .float32(let w, let ldw):
+      transposedColumns(
+        columns, m: m, k: k, alpha: 1, x: x, ldx: ldx, w: w, ldw: ldw, beta: product.accumulate ? 1 : 0,
+        y: product.y, ldy: product.ldy)
+    case .bfloat16(let w, let ldw):
+      bfloat16Columns(
+        columns, m: m, k: k, x: split, w: w, ldw: ldw, y: product.y, ldy: product.ldy, accumulate: product.accumulate)
+    case .q8_0(let matrix):
+      guard let quantized else { preconditionFailure("x was not quantised for group size \(matrix.layout.groupSize)") }
+      q8Columns(
+        columns, m: m, x: quantized.values, xScales: quantized.scales, w: matrix, y: product.y, ldy: product.ldy,
+        accumulate: product.accumulate, level: q8Level)
+    }
+  }
+
+  /// The plain loop twin of the mixed-format product group: sums in Double;
   /// q8_0 products quantise x with ``Q8_0/quantizeReference(_:layout:values:scales:)`` and sum
   /// Σ_b (integer block dot) · (weight scale · x scale).
   public static func multiplyTransposedReference(

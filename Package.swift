@@ -35,7 +35,9 @@ let package = Package(
       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
     // Header only: the software prefetch instruction, which Swift cannot name.
     .systemLibrary(name: "CPrefetch"),
-    .target(name: "Kernels", dependencies: ["CBLAS", "CPrefetch"], swiftSettings: numericFlags),
+    // Header only: q8_0 integer kernels (AVX2, AVX-512 VNNI), chosen at run time.
+    .systemLibrary(name: "CQuant"),
+    .target(name: "Kernels", dependencies: ["CBLAS", "CPrefetch", "CQuant"], swiftSettings: numericFlags),
     .target(name: "TensorCore", dependencies: ["Kernels"], swiftSettings: numericFlags),
     .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: numericFlags),
     .target(name: "LMCore", dependencies: ["TensorCore", "NN", "Checkpoints"], swiftSettings: numericFlags),

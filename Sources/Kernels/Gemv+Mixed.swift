@@ -56,7 +56,8 @@ extension Gemv {
   /// Accuracy: float32 and bfloat16 products round like the float32 ``Gemv``. A q8_0 product's block sums are
   /// exact integers; it differs from ``multiplyTransposedReference(m:k:x:ldx:products:)`` by at most
   /// (k / groupSize + 5) · 2⁻²⁴ · Σ_b |x_b|·|w_b| (per block: x scale · weight scale · Σ |qx · qw|), from the
-  /// float product of the two scales and the float accumulation over blocks and lanes.
+  /// float products with the two scales and the float accumulation over blocks and lanes (plus one rounding
+  /// of the sum into y when accumulating).
   public static func multiplyTransposed(m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, products: [MixedProduct]) {
     multiplyTransposed(m: m, k: k, x: x, ldx: ldx, products: products, q8Level: q8Level)
   }

@@ -29,6 +29,16 @@ public struct Llama2cCheckpoint {
     public var sharedClassifier: Bool
     /// Q8_0 group size (version 2 only).
     public var groupSize: Int
+
+    /// A header with these sizes.
+    public init(
+      version: Int, dim: Int, hiddenDim: Int, layers: Int, heads: Int, kvHeads: Int, vocabularySize: Int,
+      contextLength: Int, sharedClassifier: Bool, groupSize: Int
+    ) {
+      (self.version, self.dim, self.hiddenDim, self.layers, self.heads) = (version, dim, hiddenDim, layers, heads)
+      (self.kvHeads, self.vocabularySize, self.contextLength) = (kvHeads, vocabularySize, contextLength)
+      (self.sharedClassifier, self.groupSize) = (sharedClassifier, groupSize)
+    }
   }
 
   /// The magic number of versioned files ("ak42").
@@ -37,6 +47,9 @@ public struct Llama2cCheckpoint {
   public let header: Header
   /// Every weight under its HF name (`model.layers.N.self_attn.q_proj.weight`, ...), float32.
   public let tensors: [String: Tensor]
+  /// The Q8_0 blocks of a version-2 file as stored (int8 values row-major, one scale per block of
+  /// ``Header/groupSize``), under the same names; empty for float32 files.
+  public let quantized: [String: (values: [Int8], scales: [Float])]
   /// The file's path.
   public let path: String
 
@@ -90,7 +103,7 @@ public struct Llama2cCheckpoint {
       }
     }
     header = h
-    tensors = try Self.readWeights(file, header: h, dataStart: dataStart, fail: fail)
+    (tensors, quantized) = try Self.readWeights(file, header: h, dataStart: dataStart, fail: fail)
   }
 
   /// One weight kind in file order: HF name pattern, per-layer shape, and whether it is repeated per layer.
@@ -102,7 +115,7 @@ public struct Llama2cCheckpoint {
 
   private static func readWeights(
     _ file: MappedFile, header h: Header, dataStart: Int, fail: (String) -> CheckpointError
-  ) throws -> [String: Tensor] {
+  ) throws -> ([String: Tensor], [String: (values: [Int8], scales: [Float])]) {
     let headSize = h.dim / h.heads
     let kvDim = h.kvHeads * headSize
     let prefix = "model.layers.%."
@@ -165,21 +178,29 @@ public struct Llama2cCheckpoint {
       }
       offset += 4 * n
     }
+    var blocks: [String: (values: [Int8], scales: [Float])] = [:]
     for slot in quantized {
       let n = slot.shape.reduce(1, *)
       for layer in 0..<(slot.perLayer ? h.layers : 1) {
         let values = file.bytes(offset: offset, count: n)
+        let name = slot.name.replacingOccurrences(of: "%", with: String(layer))
         let scaleBytes = file.bytes(offset: offset + n, count: 4 * (n / h.groupSize))
         let scales = (0..<(n / h.groupSize)).map {
           Float(bitPattern: UInt32(bitPattern: int32(scaleBytes, at: 4 * $0)))
         }
+        let ints = values.map { Int8(bitPattern: $0) }
+        guard !ints.contains(.min) else {
+          throw fail("holds the value -128 in \(name); Q8_0 values lie in [-127, 127]")
+        }
+        guard scales.allSatisfy(\.isFinite) else { throw fail("holds a non-finite Q8_0 scale in \(name)") }
         var floats = [Float](repeating: 0, count: n)
-        for i in 0..<n { floats[i] = Float(Int8(bitPattern: values[i])) * scales[i / h.groupSize] }
-        out[slot.name.replacingOccurrences(of: "%", with: String(layer))] = Tensor(floats, shape: slot.shape)
+        for i in 0..<n { floats[i] = Float(ints[i]) * scales[i / h.groupSize] }
+        out[name] = Tensor(floats, shape: slot.shape)
+        blocks[name] = (ints, scales)
         offset += n + 4 * (n / h.groupSize)
       }
     }
-    return out
+    return (out, blocks)
   }
 
   /// The little-endian int32 at `offset` in `bytes`.

@@ -4,7 +4,8 @@ import Kernels
 /// Every `frontier` subcommand.
 nonisolated(unsafe) let commands: [any Command.Type] = [
   DemoCommand.self, BenchCommand.self, PrepareCommand.self, TrainCommand.self, FetchCommand.self, InspectCommand.self,
-  MPISelfTestCommand.self, TokenizeCommand.self, GenerateCommand.self, EvalCommand.self, EmbedCommand.self,
+  MPISelfTestCommand.self, TokenizeCommand.self, GenerateCommand.self, EvalCommand.self, ConvertCommand.self,
+  EmbedCommand.self,
   InheritCommand.self, ReproduceCommand.self, TriForceCommand.self,
 ]
 

@@ -1,20 +1,20 @@
-/// Raw pointers of one pre-norm decoder layer with grouped-query attention and a SwiGLU MLP (the Llama
-/// block). Linear weights are [out, in], row-major.
+/// The weights of one pre-norm decoder layer with grouped-query attention and a SwiGLU MLP (the Llama
+/// block). Linear weights are [out, in], row-major, in any format the few-row GEMV reads (float32,
+/// bfloat16, Q8_0).
 public struct DecoderLayerPointers {
   /// RMSNorm weight before attention [C].
   public var attentionNorm: UnsafePointer<Float>
   /// Query [H·D, C], key [G·D, C], value [G·D, C] and output [C, H·D] projections.
-  public var query, key, value, output: UnsafePointer<Float>
+  public var query, key, value, output: Gemv.Weights
   /// RMSNorm weight before the MLP [C].
   public var mlpNorm: UnsafePointer<Float>
   /// Gate [F, C], up [F, C] and down [C, F] projections.
-  public var gate, up, down: UnsafePointer<Float>
+  public var gate, up, down: Gemv.Weights
 
-  /// Collects one layer's pointers.
+  /// Collects one layer's weights.
   public init(
-    attentionNorm: UnsafePointer<Float>, query: UnsafePointer<Float>, key: UnsafePointer<Float>,
-    value: UnsafePointer<Float>, output: UnsafePointer<Float>, mlpNorm: UnsafePointer<Float>,
-    gate: UnsafePointer<Float>, up: UnsafePointer<Float>, down: UnsafePointer<Float>
+    attentionNorm: UnsafePointer<Float>, query: Gemv.Weights, key: Gemv.Weights, value: Gemv.Weights,
+    output: Gemv.Weights, mlpNorm: UnsafePointer<Float>, gate: Gemv.Weights, up: Gemv.Weights, down: Gemv.Weights
   ) {
     (self.attentionNorm, self.query, self.key, self.value, self.output) = (attentionNorm, query, key, value, output)
     (self.mlpNorm, self.gate, self.up, self.down) = (mlpNorm, gate, up, down)
@@ -116,9 +116,9 @@ public enum DecoderStep {
       Gemv.multiplyTransposed(
         m: tokens, k: c, x: xn, ldx: c,
         products: [
-          Gemv.Product(w: w.query, ldw: c, columns: h * d, y: q, ldy: h * d),
-          Gemv.Product(w: w.key, ldw: c, columns: g * d, y: k, ldy: g * d),
-          Gemv.Product(w: w.value, ldw: c, columns: g * d, y: v, ldy: g * d),
+          Gemv.MixedProduct(weights: w.query, columns: h * d, y: q, ldy: h * d),
+          Gemv.MixedProduct(weights: w.key, columns: g * d, y: k, ldy: g * d),
+          Gemv.MixedProduct(weights: w.value, columns: g * d, y: v, ldy: g * d),
         ])
       var start = 0
       for sequence in sequences {
@@ -129,18 +129,18 @@ public enum DecoderStep {
       }
       Gemv.multiplyTransposed(
         m: tokens, k: h * d, x: merged, ldx: h * d,
-        products: [Gemv.Product(w: w.output, ldw: h * d, columns: c, y: x, ldy: c, accumulate: true)])
+        products: [Gemv.MixedProduct(weights: w.output, columns: c, y: x, ldy: c, accumulate: true)])
       Normalization.rmsNormForward(x, weight: w.mlpNorm, xn, rstd: rstd, rows: tokens, cols: c, eps: s.normEpsilon)
       Gemv.multiplyTransposed(
         m: tokens, k: c, x: xn, ldx: c,
         products: [
-          Gemv.Product(w: w.gate, ldw: c, columns: f, y: gate, ldy: f),
-          Gemv.Product(w: w.up, ldw: c, columns: f, y: up, ldy: f),
+          Gemv.MixedProduct(weights: w.gate, columns: f, y: gate, ldy: f),
+          Gemv.MixedProduct(weights: w.up, columns: f, y: up, ldy: f),
         ])
       Elementwise.siluGated(gate, up, gate, count: f * tokens)
       Gemv.multiplyTransposed(
         m: tokens, k: f, x: gate, ldx: f,
-        products: [Gemv.Product(w: w.down, ldw: f, columns: c, y: x, ldy: c, accumulate: true)])
+        products: [Gemv.MixedProduct(weights: w.down, columns: c, y: x, ldy: c, accumulate: true)])
     }
   }
 

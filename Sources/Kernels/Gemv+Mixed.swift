@@ -58,8 +58,21 @@ extension Gemv {
   /// (k / groupSize + 5) · 2⁻²⁴ · Σ_b |x_b|·|w_b| (per block: x scale · weight scale · Σ |qx · qw|), from the
   /// float products with the two scales and the float accumulation over blocks and lanes (plus one rounding
   /// of the sum into y when accumulating).
+  ///
+  /// A group of float32 products only goes through the float32 ``Gemv`` (its tiles stream dense rows
+  /// fastest), so mixing costs a float32 model nothing.
   public static func multiplyTransposed(m: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, products: [MixedProduct]) {
-    multiplyTransposed(m: m, k: k, x: x, ldx: ldx, products: products, q8Level: q8Level)
+    var dense: [Product] = []
+    for product in products {
+      guard case .float32(let w, let stride) = product.weights else {
+        multiplyTransposed(m: m, k: k, x: x, ldx: ldx, products: products, q8Level: q8Level)
+        return
+      }
+      dense.append(
+        Product(
+          w: w, ldw: stride, columns: product.columns, y: product.y, ldy: product.ldy, accumulate: product.accumulate))
+    }
+    multiplyTransposed(m: m, k: k, x: x, ldx: ldx, products: dense)
   }
 
   /// The mixed-format product group with the q8_0 kernel level chosen by the caller (tests run every level

@@ -79,11 +79,12 @@ extension Llama {
     return rows.count == 1 ? rows[0] : try Tensor.concatenate(rows, axis: 0)
   }
 
-  /// Every layer's weights for the fused decoding step, or nil when a layer has biases or adapters or a
-  /// weight that is not a dense float32 array.
+  /// Every layer's weights for the fused decoding step (packed where a layer is packed), or nil when a
+  /// layer has biases or adapters or a weight that is neither a dense float32 array nor packed.
   func decodingWeights() -> [DecoderLayerWeights]? {
     var result: [DecoderLayerWeights] = []
     result.reserveCapacity(layers.count)
+    func weight(_ linear: Linear) -> DecoderWeight { linear.packed.map { .packed($0) } ?? .dense(linear.weight) }
     for block in layers {
       let (attention, mlp) = (block.attention, block.mlp)
       let linears = [
@@ -92,13 +93,45 @@ extension Llama {
       ]
       guard linears.allSatisfy(\.isBare) else { return nil }
       let weights = DecoderLayerWeights(
-        attentionNorm: block.attentionNorm.weight, query: attention.queryProjection.weight,
-        key: attention.keyProjection.weight, value: attention.valueProjection.weight,
-        output: attention.outputProjection.weight, mlpNorm: block.mlpNorm.weight, gate: mlp.gate.weight,
-        up: mlp.up.weight, down: mlp.down.weight)
-      guard weights.isDenseFloat32 else { return nil }
+        attentionNorm: block.attentionNorm.weight, query: weight(attention.queryProjection),
+        key: weight(attention.keyProjection), value: weight(attention.valueProjection),
+        output: weight(attention.outputProjection), mlpNorm: block.mlpNorm.weight, gate: weight(mlp.gate),
+        up: weight(mlp.up), down: weight(mlp.down))
+      guard weights.isReadable else { return nil }
       result.append(weights)
     }
     return result
+  }
+
+  /// Packs every projection and the output head into `format` for decoding (``NN/Linear/pack(_:)``; the
+  /// tied head is packed apart from the embedding, which lookups keep reading in float32). `.float32` drops
+  /// the packed copies. Throws, naming the tensor, when a weight cannot take the format (a Q8_0 group size
+  /// that does not divide its width).
+  public func packWeights(_ format: WeightFormat) throws {
+    for (i, block) in layers.enumerated() {
+      let (attention, mlp) = (block.attention, block.mlp)
+      let named: [(String, Linear)] = [
+        ("self_attn.q_proj", attention.queryProjection), ("self_attn.k_proj", attention.keyProjection),
+        ("self_attn.v_proj", attention.valueProjection), ("self_attn.o_proj", attention.outputProjection),
+        ("mlp.gate_proj", mlp.gate), ("mlp.up_proj", mlp.up), ("mlp.down_proj", mlp.down),
+      ]
+      for (name, linear) in named {
+        do {
+          try linear.pack(format)
+        } catch {
+          throw TensorError(
+            "Llama", "model.layers.\(i).\(name).weight \(linear.weight.shape) cannot be \(format): \(error)")
+        }
+      }
+    }
+    do {
+      if let head {
+        try head.pack(format)
+      } else {
+        packedHead = format == .float32 ? nil : try PackedMatrix(embedding.weight, format: format)
+      }
+    } catch {
+      throw TensorError("Llama", "the output head \(embedding.weight.shape) cannot be \(format): \(error)")
+    }
   }
 }

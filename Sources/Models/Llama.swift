@@ -240,6 +240,8 @@ public final class Llama: Module, AttentionLanguageModel {
   @Child(key: "model.norm") public var norm: RMSNorm
   /// The output head, or nil when tied to ``embedding``.
   @Child(key: "lm_head") public var head: Linear?
+  /// The tied head in a decoding format, when packed (``packWeights(_:)``).
+  public internal(set) var packedHead: PackedMatrix?
 
   /// A randomly initialised model (embeddings N(0, 0.02²), PyTorch's default for linear layers).
   public convenience init(_ config: LlamaConfiguration, generator: inout RandomGenerator) throws {
@@ -294,7 +296,9 @@ public final class Llama: Module, AttentionLanguageModel {
 
   /// The head (or the tied embedding) applied to final hidden states [..., C] -> [..., V].
   func outputLogits(_ h: Tensor) throws -> Tensor {
-    try head.map { try $0(h) } ?? embedding.asLinear(h)
+    if let head { return try head(h) }
+    if let packedHead { return try h.linear(packed: packedHead) }
+    return try embedding.asLinear(h)
   }
 
   /// Logits [B, V] of the last position only: the head runs on one row per sequence.

@@ -31,6 +31,14 @@ extension BenchCommand {
       record(
         "decode_tokens_per_s_15m" + suffix, decode,
         "random Llama of the stories15M shape, KV cache, greedy, 254 tokens after a 2-token prompt (median)\(note)")
+      for format in [WeightFormat.bfloat16, .q8_0(groupSize: 32)] {
+        try model.packWeights(format)
+        defer { try? model.packWeights(.float32) }
+        let rate = try medianDecodeRate(model, prompt: prompt, tokens: 254, repeats: repeats)
+        record(
+          "decode_tokens_per_s_15m_\(format)" + suffix, rate,
+          "same model and prompt, weights packed to \(format) (head included)\(note)")
+      }
       let batched = try batchedDecodeRate(model, prompts: 8, tokens: 254, repeats: repeats, rng: &rng)
       record(
         "batched8_tokens_per_s_15m" + suffix, batched,

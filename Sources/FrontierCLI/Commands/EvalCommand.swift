@@ -20,6 +20,7 @@ enum EvalCommand: Command {
     OptionSpec("stride", value: "S", default: "the context", "tokens between window starts (scores min(S, N/2) each)"),
     OptionSpec("max-tokens", value: "N", default: "all", "read at most N tokens of data"),
     OptionSpec("batch", value: "B", default: "4", "windows per forward pass"),
+    OptionSpec("weights", value: "FORMAT", default: "f32", "evaluate with weights in f32, bf16 or q8_0"),
     OptionSpec("json", "print one JSON object instead of a line"),
   ]
 
@@ -38,7 +39,7 @@ enum EvalCommand: Command {
     guard FileManager.default.fileExists(atPath: modelPath) else {
       throw CLIError("\(modelPath): model not found; check the path (a llama2.c .bin file or a model folder)")
     }
-    let model = try GenerateCommand.loadLanguageModel(modelPath)
+    let model = try GenerateCommand.loadLanguageModel(modelPath, weights: args.string("weights"))
     let context = try args.int("context", default: model.contextLength)
     let evaluator: SlidingWindowPerplexity
     do {
@@ -88,7 +89,7 @@ enum EvalCommand: Command {
       var object: [String: Any] = [
         "model": modelPath, "data": source, "context": context, "stride": evaluator.stride,
         "tokens_scored": result.tokens, "windows": result.windows, "nats_per_token": result.natsPerToken,
-        "perplexity": result.perplexity,
+        "perplexity": result.perplexity, "weights": args.string("weights") ?? "f32",
       ]
       if let bpb = result.bitsPerByte { object["bits_per_byte"] = bpb }
       let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])

@@ -58,8 +58,9 @@ extension GenerateCommand {
     guard let data = FileManager.default.contents(atPath: file), let content = String(data: data, encoding: .utf8)
     else { throw CLIError("\(file): cannot read the prompts file as UTF-8 text; check the path") }
     var lines: [(Int, PromptLine)] = []
-    for (number, raw) in content.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-      let line = raw.hasSuffix("\r") ? String(raw.dropLast()) : String(raw)
+    // "\r\n" is one Character, a newline like "\n".
+    for (number, raw) in content.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+      let line = String(raw)
       guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
       guard line.hasPrefix("{") else {
         lines.append((number + 1, PromptLine(text: line.replacingOccurrences(of: "\\n", with: "\n"))))

@@ -2,6 +2,7 @@ import Foundation
 import Generation
 import LMCore
 import Models
+import TensorCore
 import Tokenizers
 import TransformerFAM
 
@@ -30,6 +31,8 @@ enum GenerateCommand: Command {
       OptionSpec("seed", value: "S", default: "from the clock", "sampler seed"),
       OptionSpec("stop", value: "STRING", "stop before this text (repeat the option for several)"),
       OptionSpec("print-ids", "print the generated ids comma-separated instead of text"),
+      OptionSpec(
+        "weights", value: "FORMAT", default: "f32", "decode with weights in f32, bf16 or q8_0 (converted on load)"),
       OptionSpec("prompts-file", value: "FILE", "many prompts, one per line (text, or JSON with \"prompt\")"),
       OptionSpec("batch", value: "N", default: "8", "with --prompts-file: sequences decoded together"),
       OptionSpec(
@@ -53,7 +56,7 @@ enum GenerateCommand: Command {
     guard FileManager.default.fileExists(atPath: modelPath) else {
       throw CLIError("\(modelPath): model not found; check the path (a llama2.c .bin file or a model folder)")
     }
-    let model = try loadLanguageModel(modelPath)
+    let model = try loadLanguageModel(modelPath, weights: args.string("weights"))
     let tokenizer = try TokenizerLocator.find(
       explicit: args.string("tokenizer"), model: modelPath, vocabularySize: model.vocabularySize,
       required: request.promptIDs == nil || !request.printIDs)
@@ -90,7 +93,8 @@ enum GenerateCommand: Command {
       }
     } else if let draftPath = args.string("draft") {
       let speculative = try speculativeDecoder(
-        target: model, draftPath: draftPath, length: draftLength, sampling: options.sampling)
+        target: model, draftPath: draftPath, length: draftLength, sampling: options.sampling,
+        weights: args.string("weights"))
       iterator = SpeculativeIterator(speculative)
       summary = {
         let s = speculative.statistics
@@ -106,23 +110,37 @@ enum GenerateCommand: Command {
     FileHandle.standardError.write(Data((result.timingLine(command: "frontier generate") + summary() + "\n").utf8))
   }
 
-  /// The causal language model at `path` (an encoder is one clear error).
-  static func loadLanguageModel(_ path: String) throws -> any LanguageModel {
+  /// The causal language model at `path` (an encoder is one clear error), with its weights packed into
+  /// `weights` (`f32`, `bf16` or `q8_0`) for decoding.
+  static func loadLanguageModel(_ path: String, weights: String? = nil) throws -> any LanguageModel {
+    let name = weights ?? "f32"
+    guard let format = WeightFormat(name: name) else {
+      throw UsageError(message: "frontier: --weights must be f32, bf16 or q8_0, got '\(name)'")
+    }
     guard let model = try ModelRegistry.load(path).languageModel else {
       throw CLIError("\(path): holds an encoder, not a language model; use frontier embed for it")
     }
-    return model
+    guard format != .float32 else { return model }
+    guard let llama = model as? Llama else {
+      throw CLIError("\(path): --weights \(format) needs a Llama-family model; this one decodes in f32 (--weights f32)")
+    }
+    do {
+      try llama.packWeights(format)
+    } catch {
+      throw CLIError("\(path): \(error); pass --weights f32 or bf16")
+    }
+    return llama
   }
 
   /// Speculative decoding of `target` with the draft model at `draftPath`: both with dense caches, the
   /// target verifying `length` draft tokens per pass; the output follows the target's distribution exactly.
   static func speculativeDecoder(
-    target: any LanguageModel, draftPath: String, length: Int, sampling: SamplingOptions
+    target: any LanguageModel, draftPath: String, length: Int, sampling: SamplingOptions, weights: String?
   ) throws -> SpeculativeDecoder {
     guard FileManager.default.fileExists(atPath: draftPath) else {
       throw CLIError("\(draftPath): draft model not found; check the path")
     }
-    let draft = try loadLanguageModel(draftPath)
+    let draft = try loadLanguageModel(draftPath, weights: weights)
     guard draft.vocabularySize == target.vocabularySize else {
       throw CLIError(
         "\(draftPath): the draft's vocabulary (\(draft.vocabularySize)) differs from the model's "

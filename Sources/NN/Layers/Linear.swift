@@ -15,6 +15,9 @@ public final class Linear: Module {
   @Parameter(key: "lora_B") public var loraB: Tensor? = nil
   /// The adapter's scale α / r (0 without an adapter).
   public private(set) var loraScale: Float = 0
+  /// The weight in a decoding format (bf16, Q8_0), when packed for inference (``pack(_:)``): the forward
+  /// pass then reads it instead of ``weight``, and records no gradient for it.
+  public private(set) var packed: PackedMatrix?
 
   /// A layer initialised like PyTorch's: U(-1/√in, 1/√in) for weight and bias.
   public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, generator: inout RandomGenerator) {
@@ -46,7 +49,13 @@ public final class Linear: Module {
 
   /// Applies the layer over the last axis of `x`.
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
-    let y = try x.linear(weight: weight, bias: bias)
+    let y: Tensor
+    if let packed {
+      let product = try x.linear(packed: packed)
+      y = try bias.map { try product + $0 } ?? product
+    } else {
+      y = try x.linear(weight: weight, bias: bias)
+    }
     guard let a = loraA, let b = loraB else { return y }
     return try y + x.linear(weight: a).linear(weight: b) * loraScale
   }
@@ -80,17 +89,33 @@ extension Linear {
   /// Whether the layer is a bare x · Wᵀ (no bias, no adapter) that can join a fused product.
   public var isBare: Bool { bias == nil && loraA == nil }
 
+  /// Packs the weight into `format` for inference (``packed``); `.float32` drops a packed copy. The float32
+  /// weight stays as it is (checkpoints save it).
+  public func pack(_ format: WeightFormat) throws {
+    packed = format == .float32 ? nil : try PackedMatrix(weight, format: format)
+  }
+
+  /// Reads `matrix` (e.g. a checkpoint's own Q8_0 blocks) instead of ``weight`` from now on; it must have
+  /// the weight's shape.
+  public func pack(_ matrix: PackedMatrix) throws {
+    guard [matrix.rows, matrix.columns] == weight.shape else {
+      throw TensorError.shapes(
+        "Linear", [matrix.rows, matrix.columns], weight.shape, "packed and float weights differ")
+    }
+    packed = matrix
+  }
+
   /// The outputs of several layers applied to the same input, in order. When every layer is bare the
   /// products go through ``TensorCore/Tensor/linear(weights:)`` (one pass over all the weights when
   /// decoding); otherwise each layer runs on its own.
   public static func outputs(of layers: [Linear], on x: Tensor) throws -> [Tensor] {
-    guard layers.allSatisfy(\.isBare) else { return try layers.map { try $0(x) } }
+    guard layers.allSatisfy({ $0.isBare && $0.packed == nil }) else { return try layers.map { try $0(x) } }
     return try x.linear(weights: layers.map(\.weight))
   }
 
   /// residual + self(x): the layer and the residual connection around it, fused when the layer is bare.
   public func callAsFunction(_ x: Tensor, adding residual: Tensor) throws -> Tensor {
-    guard isBare else { return try residual + self(x) }
+    guard isBare, packed == nil else { return try residual + self(x) }
     return try x.linear(weight: weight, adding: residual)
   }
 }

@@ -1,45 +1,94 @@
 import Kernels
 
+/// One weight matrix [out, in] of a decoding step: a dense float32 tensor or a ``PackedMatrix``.
+public enum DecoderWeight {
+  /// A dense float32 [out, in] tensor.
+  case dense(Tensor)
+  /// A packed (bf16, Q8_0) matrix.
+  case packed(PackedMatrix)
+
+  /// [out, in].
+  public var shape: [Int] {
+    switch self {
+    case .dense(let t): return t.shape
+    case .packed(let p): return [p.rows, p.columns]
+    }
+  }
+
+  /// Whether it takes part in a gradient computation.
+  var tracksGradients: Bool {
+    if case .dense(let t) = self { return t.requiresGrad }
+    return false
+  }
+
+  /// Whether the fused step can read it (a dense weight must be contiguous float32).
+  var isReadable: Bool {
+    if case .dense(let t) = self { return t.dtype == .float32 && t.isContiguous }
+    return true
+  }
+
+  /// The kernels' view.
+  var kernelWeights: Gemv.Weights {
+    switch self {
+    case .dense(let t): return .float32(UnsafePointer(t.pointer()), rowStride: t.shape[1])
+    case .packed(let p): return p.kernelWeights
+    }
+  }
+}
+
 /// The weights of one pre-norm decoder layer with grouped-query attention and a SwiGLU MLP (the Llama
-/// block), as ``Tensor/decoderStep(layers:keys:values:row:position:configuration:)`` reads them. Linear
-/// weights are stored [out, in].
+/// block), as ``Tensor/decoderStep(layers:sequences:configuration:)`` reads them. Linear weights are [out, in].
 public struct DecoderLayerWeights {
   /// RMSNorm weight before attention [C].
   public var attentionNorm: Tensor
   /// Query projection [H·D, C].
-  public var query: Tensor
+  public var query: DecoderWeight
   /// Key projection [G·D, C].
-  public var key: Tensor
+  public var key: DecoderWeight
   /// Value projection [G·D, C].
-  public var value: Tensor
+  public var value: DecoderWeight
   /// Output projection [C, H·D].
-  public var output: Tensor
+  public var output: DecoderWeight
   /// RMSNorm weight before the MLP [C].
   public var mlpNorm: Tensor
   /// Gate projection [F, C].
-  public var gate: Tensor
+  public var gate: DecoderWeight
   /// Up projection [F, C].
-  public var up: Tensor
+  public var up: DecoderWeight
   /// Down projection [C, F].
-  public var down: Tensor
+  public var down: DecoderWeight
 
   /// Collects one layer's weights.
   public init(
-    attentionNorm: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, mlpNorm: Tensor, gate: Tensor,
-    up: Tensor, down: Tensor
+    attentionNorm: Tensor, query: DecoderWeight, key: DecoderWeight, value: DecoderWeight, output: DecoderWeight,
+    mlpNorm: Tensor, gate: DecoderWeight, up: DecoderWeight, down: DecoderWeight
   ) {
     (self.attentionNorm, self.query, self.key, self.value, self.output) = (attentionNorm, query, key, value, output)
     (self.mlpNorm, self.gate, self.up, self.down) = (mlpNorm, gate, up, down)
   }
 
-  /// Every tensor of the layer.
-  var all: [Tensor] { [attentionNorm, query, key, value, output, mlpNorm, gate, up, down] }
+  /// Collects one layer's dense float32 weights.
+  public init(
+    attentionNorm: Tensor, query: Tensor, key: Tensor, value: Tensor, output: Tensor, mlpNorm: Tensor, gate: Tensor,
+    up: Tensor, down: Tensor
+  ) {
+    self.init(
+      attentionNorm: attentionNorm, query: .dense(query), key: .dense(key), value: .dense(value),
+      output: .dense(output), mlpNorm: mlpNorm, gate: .dense(gate), up: .dense(up), down: .dense(down))
+  }
+
+  /// The seven matrices in order q, k, v, o, gate, up, down.
+  var matrices: [DecoderWeight] { [query, key, value, output, gate, up, down] }
 
   /// Whether any of the weights takes part in a gradient computation.
-  public var tracksGradients: Bool { all.contains { $0.requiresGrad } }
+  public var tracksGradients: Bool {
+    attentionNorm.requiresGrad || mlpNorm.requiresGrad || matrices.contains { $0.tracksGradients }
+  }
 
-  /// Whether every weight is a dense float32 array, as the fused step reads them.
-  public var isDenseFloat32: Bool { all.allSatisfy { $0.dtype == .float32 && $0.isContiguous } }
+  /// Whether every weight is in a form the fused step reads (dense float32 arrays or packed matrices).
+  public var isReadable: Bool {
+    [attentionNorm, mlpNorm].allSatisfy { $0.dtype == .float32 && $0.isContiguous } && matrices.allSatisfy(\.isReadable)
+  }
 }
 
 /// Sizes and options shared by the layers of a ``Tensor/decoderStep(layers:keys:values:row:position:configuration:)``.
@@ -153,20 +202,25 @@ extension Tensor {
           keys: keys.map { $0.pointer() }, values: values.map { $0.pointer() }, capacity: capacity, row: row,
           position: sequence.position, tokens: tokens))
     }
-    let expected: [[Int]] = [[c], [h * d, c], [g * d, c], [g * d, c], [c, h * d], [c], [f, c], [f, c], [c, f]]
+    let expected: [[Int]] = [[h * d, c], [g * d, c], [g * d, c], [c, h * d], [f, c], [f, c], [c, f]]
     for (layer, weights) in layers.enumerated() {
-      for (tensor, shape) in zip(weights.all, expected) {
-        guard tensor.shape == shape, tensor.dtype == .float32, tensor.isContiguous else {
-          throw TensorError.shapes("decoderStep", tensor.shape, shape, "weight of layer \(layer) does not match")
+      for norm in [weights.attentionNorm, weights.mlpNorm] {
+        guard norm.shape == [c], norm.dtype == .float32, norm.isContiguous else {
+          throw TensorError.shapes("decoderStep", norm.shape, [c], "norm weight of layer \(layer) does not match")
+        }
+      }
+      for (matrix, shape) in zip(weights.matrices, expected) {
+        guard matrix.shape == shape, matrix.isReadable else {
+          throw TensorError.shapes("decoderStep", matrix.shape, shape, "weight of layer \(layer) does not match")
         }
       }
     }
     let x = detached().float32Contiguous().copiedStorage()  // the residual stream [T, C], updated in place
     let weights = layers.map {
       DecoderLayerPointers(
-        attentionNorm: $0.attentionNorm.pointer(), query: $0.query.pointer(), key: $0.key.pointer(),
-        value: $0.value.pointer(), output: $0.output.pointer(), mlpNorm: $0.mlpNorm.pointer(), gate: $0.gate.pointer(),
-        up: $0.up.pointer(), down: $0.down.pointer())
+        attentionNorm: $0.attentionNorm.pointer(), query: $0.query.kernelWeights, key: $0.key.kernelWeights,
+        value: $0.value.kernelWeights, output: $0.output.kernelWeights, mlpNorm: $0.mlpNorm.pointer(),
+        gate: $0.gate.kernelWeights, up: $0.up.kernelWeights, down: $0.down.kernelWeights)
     }
     DecoderStep.run(
       x.pointer(), layers: weights, sequences: pointers,

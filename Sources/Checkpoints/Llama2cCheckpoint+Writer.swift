@@ -74,23 +74,6 @@ extension Llama2cCheckpoint {
         }
       }
     }
-    let temporary = "\(path).tmp-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
-    do {
-      let file = try ByteIO.FileWriter(creatingNew: temporary)
-      do {
-        try file.write(bytes)
-        try file.synchronize()
-        try file.close()
-        try ByteIO.rename(temporary, to: path)
-      } catch {
-        try? file.close()
-        ByteIO.removeFile(temporary)
-        throw error
-      }
-    } catch let error as ByteIO.IOError {
-      throw CheckpointError(
-        path: path, problem: "cannot be written: \(error.reason)",
-        remedy: "check that the folder exists and is writable")
-    }
+    try writeAtomically(to: path, what: "llama2.c checkpoint") { try $0.write(bytes) }
   }
 }

@@ -58,25 +58,10 @@ public enum SafetensorsWriter {
     var lengthBytes = [UInt8](repeating: 0, count: 8)
     for i in 0..<8 { lengthBytes[i] = UInt8(truncatingIfNeeded: UInt64(header.count) >> (8 * UInt64(i))) }
 
-    let temporary = "\(path).tmp-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
-    do {
-      let file = try ByteIO.FileWriter(creatingNew: temporary)
-      do {
-        try file.write(lengthBytes)
-        try file.write(header)
-        for record in sorted { try file.write(record.bytes) }
-        try file.synchronize()
-        try file.close()
-        try ByteIO.rename(temporary, to: path)
-      } catch {
-        try? file.close()
-        ByteIO.removeFile(temporary)
-        throw error
-      }
-    } catch let error as ByteIO.IOError {
-      throw CheckpointError(
-        path: path, problem: "cannot write safetensors file: \(error.reason)",
-        remedy: "check that the directory exists, is writable and has free space")
+    try writeAtomically(to: path, what: "safetensors file") { file in
+      try file.write(lengthBytes)
+      try file.write(header)
+      for record in sorted { try file.write(record.bytes) }
     }
   }
 

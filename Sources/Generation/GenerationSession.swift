@@ -126,47 +126,50 @@ struct SequenceOutput {
 /// back until the next piece shows it does not.
 struct StopStringFilter {
   let stops: [String]
-  /// All text kept so far (before a stop string).
-  private(set) var text = ""
-  private var emitted = 0  // characters of `text` already handed out
+  /// Text handed out so far; with what is held back, all text kept (before a stop string).
+  private var emitted = ""
+  /// The held-back suffix that could begin a stop string (shorter than the longest stop).
+  private var pending = ""
 
   init(stops: [String]) { self.stops = stops }
 
-  /// Adds `piece`; returns true when a stop string is complete (the text then ends before it).
+  /// All text kept so far (before a stop string).
+  var text: String { emitted + pending }
+
+  /// Adds `piece`; returns true when a stop string is complete (the text then ends before it). Only the
+  /// held-back suffix and the piece are searched: an emitted character never begins a stop string.
   mutating func take(_ piece: String, output: ((String) -> Void)?) -> Bool {
     guard !piece.isEmpty else { return false }
-    // Only the tail can hold a new stop string: the longest stop before the new piece, and the piece.
-    let longest = stops.map(\.count).max() ?? 0
-    let searchFrom = text.index(text.endIndex, offsetBy: -min(text.count, max(0, longest - 1)))
-    let tailStart = text.distance(from: text.startIndex, to: searchFrom)
-    text += piece
-    let tail = text[text.index(text.startIndex, offsetBy: tailStart)...]
-    if let cut = stops.compactMap({ tail.range(of: $0)?.lowerBound }).min() {
-      text = String(text[..<cut])
-      flush(upTo: text.count, output: output)
+    pending += piece
+    if let cut = stops.compactMap({ pending.range(of: $0)?.lowerBound }).min() {
+      pending = String(pending[..<cut])
+      finish(output: output)
       return true
     }
     var keep = 0
     for stop in stops {
-      for length in stride(from: min(stop.count - 1, text.count), to: 0, by: -1)
-      where text.hasSuffix(stop.prefix(length)) {
+      for length in stride(from: min(stop.count - 1, pending.count), to: 0, by: -1)
+      where pending.hasSuffix(stop.prefix(length)) {
         keep = max(keep, length)
         break
       }
     }
-    flush(upTo: text.count - keep, output: output)
+    let split = pending.index(pending.endIndex, offsetBy: -keep)
+    hand(String(pending[..<split]), output: output)
+    pending = String(pending[split...])
     return false
   }
 
   /// Hands out what was held back.
-  mutating func finish(output: ((String) -> Void)?) { flush(upTo: text.count, output: output) }
+  mutating func finish(output: ((String) -> Void)?) {
+    hand(pending, output: output)
+    pending = ""
+  }
 
-  private mutating func flush(upTo end: Int, output: ((String) -> Void)?) {
-    guard end > emitted else { return }
-    let from = text.index(text.startIndex, offsetBy: emitted)
-    let to = text.index(text.startIndex, offsetBy: end)
-    output?(String(text[from..<to]))
-    emitted = end
+  private mutating func hand(_ piece: String, output: ((String) -> Void)?) {
+    guard !piece.isEmpty else { return }
+    output?(piece)
+    emitted += piece
   }
 }
 

@@ -10,27 +10,15 @@ extension Llama {
   /// SiLU): the caller then runs the layers.
   func decodingStepLogits(_ ids: Tensor, state: DecodingState, lastOnly: Bool = false) throws -> Tensor? {
     guard ids.rank == 2, ids.shape[0] == 1, ids.shape[1] >= 1, ids.shape[1] <= Tensor.decoderStepMaximumTokens,
-      config.activation == .silu
+      let weights = fusedStepWeights()
     else { return nil }
-    let caches = try checkedLayers(state)
-    guard caches.allSatisfy({ !$0.observesQueries && $0.layout.batch == 1 }), let weights = decodingWeights() else {
-      return nil
-    }
-    if GradMode.isEnabled && (embedding.weight.requiresGrad || weights.contains(where: \.tracksGradients)) {
-      return nil
-    }
-    try checkTokenIds(ids, model: "Llama", offset: state.position, contextLength: contextLength)
     let tokens = ids.shape[1]
+    guard let caches = try fusedStepCaches(state, tokens: tokens) else { return nil }
+    try checkTokenIds(ids, model: "Llama", offset: state.position, contextLength: contextLength)
     let (rows, position) = (caches[0].length, caches[0].position)
-    guard caches.allSatisfy({ $0.length == rows && $0.position == position && rows + tokens <= $0.capacity }) else {
-      return nil
-    }
-    let configuration = DecoderStepConfiguration(
-      heads: config.heads, kvHeads: config.kvHeads, headDimensions: config.headDimensions,
-      normEpsilon: config.rmsNormEps, rotary: config.rotary)
     let h = try embedding(ids).reshaped([tokens, config.hiddenSize]).decoderStep(
       layers: weights, keys: caches.map(\.keys), values: caches.map(\.values), row: rows, position: position,
-      configuration: configuration)
+      configuration: decoderStepConfiguration)
     for cache in caches { try cache.advance(rows: tokens) }
     let kept = lastOnly && tokens > 1 ? try h.sliced(axis: 0, (tokens - 1)..<tokens) : h
     return try outputLogits(norm(kept))
@@ -45,38 +33,57 @@ extension Llama {
     }
     let ids = Tensor(indices: tokens, shape: [1, tokens.count])
     try checkTokenIds(ids, model: "Llama", offset: 0, contextLength: contextLength)
-    let caches = try states.map { try checkedLayers($0) }
-    let fused =
-      config.activation == .silu && !(GradMode.isEnabled && embedding.weight.requiresGrad)
-      && caches.allSatisfy { layers in
-        let (rows, position) = (layers[0].length, layers[0].position)
-        return position < contextLength
-          && layers.allSatisfy {
-            !$0.observesQueries && $0.layout.batch == 1 && $0.length == rows && $0.position == position
-              && rows < $0.capacity
-          }
-      }
-    guard fused, let weights = decodingWeights(), !weights.contains(where: \.tracksGradients) else {
+    var fused: [[AttentionKV]] = []
+    for state in states {
+      guard let caches = try fusedStepCaches(state, tokens: 1), caches[0].position < contextLength else { break }
+      fused.append(caches)
+    }
+    guard fused.count == states.count, let weights = fusedStepWeights() else {
       return try sequentialLastLogits(tokens, states: states)
     }
-    let configuration = DecoderStepConfiguration(
-      heads: config.heads, kvHeads: config.kvHeads, headDimensions: config.headDimensions,
-      normEpsilon: config.rmsNormEps, rotary: config.rotary)
     var rows: [Tensor] = []
     for group in stride(from: 0, to: tokens.count, by: Tensor.decoderStepMaximumTokens) {
       let members = group..<min(group + Tensor.decoderStepMaximumTokens, tokens.count)
       let sequences = members.map { b in
         DecoderStepSequence(
-          keys: caches[b].map(\.keys), values: caches[b].map(\.values), row: caches[b][0].length,
-          position: caches[b][0].position, tokens: 1)
+          keys: fused[b].map(\.keys), values: fused[b].map(\.values), row: fused[b][0].length,
+          position: fused[b][0].position, tokens: 1)
       }
       let x = try embedding(Tensor(indices: Array(tokens[members]), shape: [1, members.count]))
         .reshaped([members.count, config.hiddenSize])
-      let h = try x.decoderStep(layers: weights, sequences: sequences, configuration: configuration)
-      for b in members { for cache in caches[b] { try cache.advance(rows: 1) } }
+      let h = try x.decoderStep(layers: weights, sequences: sequences, configuration: decoderStepConfiguration)
+      for b in members { for cache in fused[b] { try cache.advance(rows: 1) } }
       rows.append(try outputLogits(norm(h)))  // [G, V]
     }
     return rows.count == 1 ? rows[0] : try Tensor.concatenate(rows, axis: 0)
+  }
+
+  /// The layers' caches of `state` when the fused step can append `tokens` tokens to it: one sequence,
+  /// nothing watching the queries, every layer at the same row and position with room left; else nil.
+  func fusedStepCaches(_ state: DecodingState, tokens: Int) throws -> [AttentionKV]? {
+    let caches = try checkedLayers(state)
+    let (rows, position) = (caches[0].length, caches[0].position)
+    let fits = caches.allSatisfy {
+      !$0.observesQueries && $0.layout.batch == 1 && $0.length == rows && $0.position == position
+        && rows + tokens <= $0.capacity
+    }
+    return fits ? caches : nil
+  }
+
+  /// The fused step's weights when it applies: a SiLU gate, layers it can read, and no gradient wanted.
+  func fusedStepWeights() -> [DecoderLayerWeights]? {
+    guard config.activation == .silu, let weights = decodingWeights() else { return nil }
+    if GradMode.isEnabled && (embedding.weight.requiresGrad || weights.contains(where: \.tracksGradients)) {
+      return nil
+    }
+    return weights
+  }
+
+  /// The sizes and options of this model's fused decoding step.
+  var decoderStepConfiguration: DecoderStepConfiguration {
+    DecoderStepConfiguration(
+      heads: config.heads, kvHeads: config.kvHeads, headDimensions: config.headDimensions,
+      normEpsilon: config.rmsNormEps, rotary: config.rotary)
   }
 
   /// Every layer's weights for the fused decoding step (packed where a layer is packed), or nil when a

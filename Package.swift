@@ -64,7 +64,9 @@ let package = Package(
       path: "Sources/Systems/TriForce", exclude: ["README.md"], swiftSettings: cpuFlags),
     .target(
       name: "TransformerFAM",
-      dependencies: ["TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Generation", "Tokenizers", "Reports"],
+      dependencies: [
+        "TensorCore", "NN", "Checkpoints", "LMCore", "Models", "Generation", "Tokenizers", "Reports", "Data",
+      ],
       path: "Sources/Systems/TransformerFAM", exclude: ["README.md"], swiftSettings: numericFlags),
     .target(name: "TestSupport", dependencies: ["TensorCore", "NN"], swiftSettings: cpuFlags),
     .executableTarget(

@@ -39,3 +39,44 @@ static inline frontier_float16 frontier_sum_singles(frontier_float16 x, frontier
   return __builtin_shufflevector(x, y, 0, 2, 16, 18, 4, 6, 20, 22, 8, 10, 24, 26, 12, 14, 28, 30)
     + __builtin_shufflevector(x, y, 1, 3, 17, 19, 5, 7, 21, 23, 9, 11, 25, 27, 13, 15, 29, 31);
 }
+
+/// Four floats (imported into Swift as SIMD4<Float>).
+typedef float frontier_float4 __attribute__((ext_vector_type(4)));
+/// Eight floats (imported into Swift as SIMD8<Float>).
+typedef float frontier_float8 __attribute__((ext_vector_type(8)));
+
+/// The lane sums of four eight-lane vectors, (Σa, Σb, Σc, Σd). Written here because the same halving in
+/// Swift (`lowHalf + highHalf`) is left as out-of-line calls inside large kernels, each spilling every
+/// live vector register around it.
+__attribute__((always_inline)) static inline frontier_float4 frontier_sums_of_four8(
+    frontier_float8 a, frontier_float8 b, frontier_float8 c, frontier_float8 d) {
+  // [a0..3 + a4..7 | b0..3 + b4..7], then the same for c and d.
+  frontier_float8 ab = __builtin_shufflevector(a, b, 0, 1, 2, 3, 8, 9, 10, 11)
+    + __builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15);
+  frontier_float8 cd = __builtin_shufflevector(c, d, 0, 1, 2, 3, 8, 9, 10, 11)
+    + __builtin_shufflevector(c, d, 4, 5, 6, 7, 12, 13, 14, 15);
+  // Two lanes per key: [a, a, b, b, c, c, d, d].
+  frontier_float8 pairs = __builtin_shufflevector(ab, cd, 0, 1, 4, 5, 8, 9, 12, 13)
+    + __builtin_shufflevector(ab, cd, 2, 3, 6, 7, 10, 11, 14, 15);
+  return __builtin_shufflevector(pairs, pairs, 0, 2, 4, 6) + __builtin_shufflevector(pairs, pairs, 1, 3, 5, 7);
+}
+
+/// The lane sums of four sixteen-lane vectors, (Σa, Σb, Σc, Σd).
+__attribute__((always_inline)) static inline frontier_float4 frontier_sums_of_four16(
+    frontier_float16 a, frontier_float16 b, frontier_float16 c, frontier_float16 d) {
+#define FRONTIER_HALVES(v) \
+  (__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15))
+  frontier_float4 sums = frontier_sums_of_four8(FRONTIER_HALVES(a), FRONTIER_HALVES(b), FRONTIER_HALVES(c), FRONTIER_HALVES(d));
+#undef FRONTIER_HALVES
+  return sums;
+}
+
+/// The vector registers the compile target has: 32 with AVX-512, else 16 (AVX2: sixteen 256-bit ones).
+/// Kernels whose accumulators fill 32 registers take a narrower shape when there are 16.
+static inline int frontier_vector_registers(void) {
+#if defined(__AVX512F__)
+  return 32;
+#else
+  return 16;
+#endif
+}

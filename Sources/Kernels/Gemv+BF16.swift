@@ -183,13 +183,8 @@ extension Gemv {
     store4(sums.1, alpha: 1, beta: beta, to: y + ldy)
   }
 
-  /// The lane sums of four eight-lane vectors, by halving.
+  /// The lane sums of four eight-lane vectors (see `frontier_sums_of_four8`).
   @inline(__always) static func totals8(_ a: V8, _ b: V8, _ c: V8, _ d: V8) -> SIMD4<Float> {
-    let (a4, b4, c4, d4) = (
-      a.lowHalf + a.highHalf, b.lowHalf + b.highHalf, c.lowHalf + c.highHalf, d.lowHalf + d.highHalf
-    )
-    let ab = SIMD4(a4[0] + a4[1], a4[2] + a4[3], b4[0] + b4[1], b4[2] + b4[3])
-    let cd = SIMD4(c4[0] + c4[1], c4[2] + c4[3], d4[0] + d4[1], d4[2] + d4[3])
-    return SIMD4(ab[0] + ab[1], ab[2] + ab[3], cd[0] + cd[1], cd[2] + cd[3])
+    frontier_sums_of_four8(a, b, c, d)
   }
 }

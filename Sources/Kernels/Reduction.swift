@@ -735,3 +735,25 @@ enum ColumnKernels {
     }
   }
 }
+
+extension Reduction {
+  /// The index of the first NaN or infinite value among `count` floats, or nil when all are finite. A value
+  /// is finite exactly when `v · 0` is zero; the vector loop finds the first block with another, then the
+  /// scalar twin finds the element.
+  public static func firstNonFinite(_ x: UnsafePointer<Float>, count: Int) -> Int? {
+    typealias V = SIMD16<Float>
+    var i = 0
+    while i + 16 <= count {
+      let v = UnsafeRawPointer(x + i).loadUnaligned(as: V.self)
+      if any(v * 0 .!= 0) { return firstNonFiniteReference(x + i, count: 16).map { $0 + i } }
+      i += 16
+    }
+    return firstNonFiniteReference(x + i, count: count - i).map { $0 + i }
+  }
+
+  /// The plain loop twin of ``firstNonFinite(_:count:)``.
+  public static func firstNonFiniteReference(_ x: UnsafePointer<Float>, count: Int) -> Int? {
+    for i in 0..<count where !x[i].isFinite { return i }
+    return nil
+  }
+}

@@ -59,6 +59,31 @@ public enum ModelRegistry {
   /// `generation_config.json`, else from `config.json`; for llama2.c files BOS (1, which starts every
   /// story and so ends one) and EOS (2).
   public static func load(_ path: String) throws -> LoadedModel {
+    let loaded = try loadUnchecked(path)
+    try checkFinite(loaded.module, path: path)
+    return loaded
+  }
+
+  /// Throws, naming the tensor and the element, when a weight of `module` is NaN or infinite: such a
+  /// checkpoint would decode garbage or train to NaN far from its cause.
+  static func checkFinite(_ module: Module, path: String) throws {
+    for parameter in module.namedParameters() {
+      if let tensor = parameter.box.tensor, let index = tensor.firstNonFiniteIndex() {
+        var position: [Int] = []
+        var rest = index
+        for size in tensor.shape.reversed() {
+          position.insert(rest % size, at: 0)
+          rest /= size
+        }
+        throw CheckpointError(
+          path: path,
+          problem: "tensor \(parameter.path) \(tensor.shape) holds a non-finite value (NaN or infinity) at \(position)",
+          remedy: "the checkpoint is corrupt or diverged; restore it or export it again")
+      }
+    }
+  }
+
+  static func loadUnchecked(_ path: String) throws -> LoadedModel {
     if isLlama2c(path) {
       let model = try Llama(llama2cPath: path)
       model.endOfSequenceIDs = [1, 2]

@@ -94,6 +94,31 @@ import Testing
     #expect(try lm.logits(ids, state: nil).floats == model(ids).floats)
   }
 
+  @Test func aNonFiniteWeightIsFoundAtLoadNamingTheTensor() throws {
+    var rng = RandomGenerator(seed: 5)
+    let config = LlamaConfiguration(
+      vocabularySize: 30, hiddenSize: 16, intermediateSize: 24, layers: 2, heads: 4, kvHeads: 2, contextLength: 16)
+    let model = try Llama(config, generator: &rng)
+    let dir = temporaryPath("llama-nan")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try model.save(to: dir)
+    #expect(throws: Never.self) { try ModelRegistry.load(dir) }
+    for (bad, row, column) in [(Float.nan, 3, 17), (-Float.infinity, 15, 23)] {
+      let down = try #require(model.namedParameters().first { $0.path.hasSuffix("layers.1.mlp.down_proj.weight") })
+      var values = [Float](repeating: 0.5, count: 16 * 24)
+      values[row * 24 + column] = bad
+      down.box.setTensor(Tensor(values, shape: [16, 24]))
+      try model.save(to: dir)
+      #expect {
+        try ModelRegistry.load(dir)
+      } throws: { error in
+        let line = "\(error)"
+        return line.contains("model.layers.1.mlp.down_proj.weight") && line.contains("[\(row), \(column)]")
+          && line.contains("non-finite")
+      }
+    }
+  }
+
   @Test func readsBothRopeThetaSpellings() throws {
     let base = """
       {"model_type": "llama", "vocab_size": 10, "hidden_size": 8, "intermediate_size": 12,

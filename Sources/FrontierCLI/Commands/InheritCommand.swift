@@ -38,6 +38,9 @@ enum InheritCommand: Command {
     guard let parentPath = args.string("parent"), let out = args.string("out") else {
       throw UsageError(message: "frontier inheritune: pass --parent PATH and --out DIR (see --help)")
     }
+    try OutputGuard.refuseOverlap(
+      command: "frontier inheritune", output: out, option: "--out",
+      inputs: [("--parent", parentPath)] + (args.string("data").map { [("--data", $0)] } ?? []))
     let parent = try ModelRegistry.load(parentPath)
     let k = Inheritune.layerCount(of: parent)
     guard let choice = BlockChoice(parsing: args.string("blocks") ?? "first") else {

@@ -31,7 +31,7 @@ enum ReproduceCommand: Command {
   static let allowsPositional = true
   static let options = [
     OptionSpec("quick", "small settings that finish in a few minutes"),
-    OptionSpec("out", value: "DIR", default: "reports/SYSTEM", "report folder"),
+    OptionSpec("out", value: "DIR", default: "reports/SYSTEM", "report folder (--quick: WORK/report)"),
     OptionSpec("work", value: "DIR", default: "~/.cache/frontier/reproduce/SYSTEM[-quick]", "cache folder"),
     OptionSpec("only", value: "PART", "run one part into the cache, no report (fam: passkey or passkey:I,J)"),
   ]
@@ -72,7 +72,8 @@ enum ReproduceCommand: Command {
     let quick = args.flag("quick")
     let home = FileManager.default.homeDirectoryForCurrentUser.path
     let work = args.string("work") ?? "\(home)/.cache/frontier/reproduce/\(system)\(quick ? "-quick" : "")"
-    let out = args.string("out") ?? "reports/\(system)"
+    // A quick run's report goes to its cache, never over the committed report of a full run.
+    let out = args.string("out") ?? (quick ? "\(work)/report" : "reports/\(system)")
     FileHandle.standardOutput.write(
       Data(
         "frontier reproduce: \(reproduction.summary)\(quick ? " (quick)" : ""); report in \(out), cache in \(reproduction.fixedCache ?? work)\n"

@@ -174,6 +174,9 @@ enum TrainCommand: Command {
       settings.lora = lora
     }
     let out = args.string("out") ?? "runs/train"
+    try OutputGuard.refuseOverlap(
+      command: "frontier train", output: out, option: "--out",
+      inputs: [("--data", data)] + (args.string("init").map { [("--init", $0)] } ?? []))
     let communicator = try makeCommunicator()
     let trainer = try Trainer(
       model: model.module, configuration: configuration, train: train, validation: validation,

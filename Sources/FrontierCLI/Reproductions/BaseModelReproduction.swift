@@ -1,6 +1,8 @@
 import Data
 import Foundation
 import Generation
+import Kernels
+import LMCore
 import Models
 import Reports
 import TensorCore
@@ -38,20 +40,21 @@ enum BaseModelReproduction {
       learningRate: 3e-3, evaluationInterval: 20, checkpointInterval: 20)
   }
 
-  /// The English text files of the data folder, in a fixed order.
-  static func textFiles() throws -> [String] {
-    let groups = ["tinystories", "tinyshakespeare", "books_gutenberg_nltk"]
-    var files: [String] = []
-    for group in groups {
-      guard let folder = DataLocation.existingFile(group) else {
-        throw UsageError(
-          message: "frontier reproduce base-model: the data folder has no \(group)/ (see ../shared/data/README.md; "
-            + "set FRONTIER_DATA or run `frontier fetch`)")
-      }
-      let names = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".txt") }.sorted()
-      files += names.map { (folder as NSString).appendingPathComponent($0) }
+  /// The data folder that holds the English corpus (tinystories, tinyshakespeare, books_gutenberg_nltk).
+  static func dataFolder() throws -> String {
+    guard let books = DataLocation.existingFile("books_gutenberg_nltk") else {
+      throw UsageError(
+        message: "frontier reproduce base-model: the data folder has no books_gutenberg_nltk/ (see "
+          + "../shared/data/README.md; set FRONTIER_DATA or run `frontier fetch`)")
     }
-    return files
+    return (books as NSString).deletingLastPathComponent
+  }
+
+  /// What a cached tokenizer, shards and model were built from: the split and the training files. A cache
+  /// built from anything else is set aside, so no model trained on held-out text is reused.
+  struct CorpusRecord: Codable, Equatable {
+    var split: String
+    var training: [String]
   }
 
   /// Runs the missing stages of the recipe, then writes the report into `output`.
@@ -63,8 +66,11 @@ enum BaseModelReproduction {
     let tokenizer = (cache as NSString).appendingPathComponent("tokenizer.json")
     let data = (cache as NSString).appendingPathComponent("data")
     let run = (cache as NSString).appendingPathComponent("run")
-    var texts = try textFiles()
+    let split = try CorpusSplit.materialize(
+      dataFolder: try dataFolder(), into: (cache as NSString).appendingPathComponent("corpus"))
+    var texts = split.training
     if quick { texts = Array(texts.prefix(2)) }
+    try checkCorpus(CorpusRecord(split: CorpusSplit.version, training: texts), cache: cache)
 
     if !FileManager.default.fileExists(atPath: tokenizer) {
       try TokenizeCommand.run(
@@ -92,6 +98,60 @@ enum BaseModelReproduction {
       try TrainCommand.run(try parse(TrainCommand.self, arguments))
     }
     try writeReport(recipe: recipe, cache: cache, output: output)
+  }
+
+  /// Sets aside the tokenizer, shards and run of `cache` when they were built from another corpus (or
+  /// before the split existed), then records `corpus` as what the cache is built from.
+  static func checkCorpus(_ corpus: CorpusRecord, cache: String) throws {
+    let path = (cache as NSString).appendingPathComponent("corpus.json")
+    let manager = FileManager.default
+    let recorded = manager.contents(atPath: path).flatMap { try? JSONDecoder().decode(CorpusRecord.self, from: $0) }
+    if recorded != corpus {
+      let built = ["tokenizer.json", "data", "run"].filter {
+        manager.fileExists(atPath: (cache as NSString).appendingPathComponent($0))
+      }
+      if !built.isEmpty {
+        let aside = (cache as NSString).appendingPathComponent("before-split-\(Int(Date().timeIntervalSince1970))")
+        try manager.createDirectory(atPath: aside, withIntermediateDirectories: true)
+        for name in built {
+          try manager.moveItem(
+            atPath: (cache as NSString).appendingPathComponent(name),
+            toPath: (aside as NSString).appendingPathComponent(name))
+        }
+        print(
+          "frontier reproduce base-model: \(cache) was built from another corpus (not split \(CorpusSplit.version)); "
+            + "moved \(built.joined(separator: ", ")) to \(aside) and starting over")
+      }
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+      try AtomicFile.write([UInt8](try encoder.encode(corpus)), to: path)
+    }
+  }
+
+  /// Tokens of each held-out file the report evaluates (about a minute each for the full model).
+  static let heldOutTokenLimit = 65_536
+
+  /// Perplexity of `model` on each held-out file, by ``Generation/SlidingWindowPerplexity``.
+  static func heldOutTable(
+    _ model: LanguageModel, tokenizer: Tokenizer, context: Int, files: CorpusSplit.Files
+  ) throws -> MarkdownTable {
+    var table = MarkdownTable(header: ["held-out file", "tokens scored", "nats/token", "perplexity", "bits/byte"])
+    let evaluator = try SlidingWindowPerplexity(context: context)
+    for file in files.heldOut {
+      guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+        throw CLIError("\(file): cannot read the held-out file as UTF-8 text")
+      }
+      let tokens = Array(tokenizer.encode(text, addSpecialTokens: false).prefix(heldOutTokenLimit))
+      let result = try evaluator.evaluate(model, tokens: tokens) {
+        tokenizer.decode([$0], skipSpecialTokens: true).utf8.count
+      }
+      table.append([
+        (file as NSString).lastPathComponent, ReportFormat.grouped(result.tokens),
+        ReportFormat.fixed(result.natsPerToken),
+        ReportFormat.fixed(result.perplexity, digits: 2), result.bitsPerByte.map { ReportFormat.fixed($0) } ?? "-",
+      ])
+    }
+    return table
   }
 
   private static func parse(_ command: any Command.Type, _ arguments: [String]) throws -> ParsedArguments {
@@ -149,11 +209,17 @@ enum BaseModelReproduction {
         decode: { tokenizer.decode($0, skipSpecialTokens: true) })
       samples += "**Prompt:** `\(prompt)`\n\n```\n\(prompt)\(result.text ?? "")\n```\n\n"
     }
+    let heldOut = try heldOutTable(
+      language, tokenizer: tokenizer, context: recipe.context,
+      files: CorpusSplit.Files(
+        training: [], heldOutBooks: try CorpusSplit.heldOutBooks(in: try dataFolder()),
+        heldOutStories: (cache as NSString).appendingPathComponent("corpus/tinystories-heldout.txt")))
     let sourceList = meta.sources.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")
     let epochs = Double(recipe.steps * tokensPerStep) / Double(max(meta.trainTokens, 1))
     let text = """
       # Base model: a small Llama trained by Frontier
 
+      \(ReportHeader.current(threads: Parallel.threadCount).markdown)
       Written by `frontier reproduce base-model` (\(ReportFormat.grouped(language.vocabularySize))-token
       vocabulary, \(recipe.layers) layers, \(recipe.heads) heads, width \(recipe.width), context
       \(recipe.context)). Re-running the command reuses the cached tokenizer, shards and model under
@@ -173,6 +239,15 @@ enum BaseModelReproduction {
       hours of training steps at a mean \(ReportFormat.fixed(Summary(rates).mean, digits: 0)) tokens/s on this
       2-core machine (other jobs shared it during the run; `frontier bench` measures the quiet figure).
 
+      **Held out from every model.** No model in Frontier's reproductions (this one, the TriForce draft and
+      long-context target, LoRA tunings) trains on the Gutenberg books
+      \(CorpusSplit.heldOutBookNames.map { "`\($0)`" }.joined(separator: " and ")) or on the last
+      \(CorpusSplit.heldOutStoryCount) stories of `\(CorpusSplit.storiesFile)` (split `\(CorpusSplit.version)`);
+      the validation loss below is measured on 2% of the other documents, also never trained on. On the
+      held-out text (`frontier eval`'s sliding windows of \(recipe.context) tokens, stride \(recipe.context),
+      the first \(ReportFormat.grouped(heldOutTokenLimit)) tokens of each file):
+
+      \(heldOut.markdown)
       Final validation loss \(ReportFormat.fixed(Double(last.loss))) nats/token at step \(last.step) (best
       \(ReportFormat.fixed(Double(best.loss))) at step \(best.step)). With a corpus this small, later epochs
       repeat text the model has seen; the gap between train and validation loss in the table shows how much.

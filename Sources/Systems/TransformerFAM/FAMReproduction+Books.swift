@@ -1,3 +1,4 @@
+import Data
 import Foundation
 import Models
 import NN
@@ -38,7 +39,7 @@ extension FAMReproduction {
       ".cache/frontier/base-model/tokenizer.json")
     let tokenizer = try TokenizerLoader.load(tokenizerPath)
     let books = (data as NSString).appendingPathComponent("books_gutenberg_nltk")
-    let heldOut = ["austen-persuasion.txt", "chesterton-thursday.txt"]
+    let heldOut = CorpusSplit.heldOutBookNames
     let training = [
       "austen-emma.txt", "austen-sense.txt", "chesterton-ball.txt", "chesterton-brown.txt", "melville-moby_dick.txt",
     ]

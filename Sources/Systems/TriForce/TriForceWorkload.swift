@@ -1,3 +1,4 @@
+import Data
 import Foundation
 
 /// Where TriForce's models and prompts come from by default.
@@ -29,34 +30,38 @@ public enum TriForceWorkload {
     (cacheFolder as NSString).appendingPathComponent("base-model/tokenizer.json")
   }
 
-  /// The Gutenberg books of `dataFolder/books_gutenberg_nltk`, sorted by name.
+  /// The held-out Gutenberg books of `dataFolder` (``Data/CorpusSplit/heldOutBookNames``): no model that
+  /// TriForce runs was trained on them.
   public static func books(in dataFolder: String) throws -> [String] {
-    let folder = (dataFolder as NSString).appendingPathComponent("books_gutenberg_nltk")
-    guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else {
-      throw TriForceError("\(folder): the Gutenberg books are missing; set FRONTIER_DATA to the shared data folder")
+    do {
+      return try CorpusSplit.heldOutBooks(in: dataFolder)
+    } catch {
+      throw TriForceError("\(error); set FRONTIER_DATA to the shared data folder")
     }
-    return names.filter { $0.hasSuffix(".txt") }.sorted().map { (folder as NSString).appendingPathComponent($0) }
   }
 
-  /// The first `count` tokens of book `index` (books concatenated from there on if one is too short).
+  /// `count` tokens of held-out text for prompt `index`: book `index % books`, from passage `index / books`
+  /// (passages start `4 · count` characters apart, so the prompts of one book do not overlap at about 3.5
+  /// characters per token), running on into the other held-out books when the rest of the book is too short.
   public static func prompt(
     tokens count: Int, book index: Int = 0, dataFolder: String, encode: (String) -> [Int]
   ) throws -> [Int] {
     let paths = try books(in: dataFolder)
-    guard !paths.isEmpty else { throw TriForceError("no Gutenberg book found under \(dataFolder)") }
+    guard !paths.isEmpty, index >= 0 else { throw TriForceError("no held-out Gutenberg book under \(dataFolder)") }
     var ids: [Int] = []
-    var i = index
-    while ids.count < count && i < index + paths.count {
-      let path = paths[i % paths.count]
+    for step in 0..<paths.count where ids.count < count {
+      let path = paths[(index + step) % paths.count]
       guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
         throw TriForceError("\(path): cannot read the book as UTF-8 text")
       }
+      let start = step == 0 ? min(text.count, index / paths.count * 4 * count) : 0
       // Tokenize about 6 characters per wanted token, not the whole book.
       let needed = (count - ids.count) * 6 + 1000
-      ids += encode(String(text.prefix(needed)))
-      i += 1
+      ids += encode(String(text.dropFirst(start).prefix(needed)))
     }
-    guard ids.count >= count else { throw TriForceError("the books hold fewer than \(count) tokens") }
+    guard ids.count >= count else {
+      throw TriForceError("the held-out books hold fewer than \(count) tokens from prompt \(index)'s passage on")
+    }
     return Array(ids.prefix(count))
   }
 }

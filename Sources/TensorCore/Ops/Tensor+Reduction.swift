@@ -138,3 +138,13 @@ extension Tensor {
     return try reductionResult(out, [a], keep: keep)
   }
 }
+
+extension Tensor {
+  /// The flat (row-major) index of the first NaN or infinite element of a float32 tensor, or nil when every
+  /// element is finite (always nil for other element types).
+  public func firstNonFiniteIndex() -> Int? {
+    guard dtype == .float32, count > 0 else { return nil }
+    let dense = contiguous()
+    return Reduction.firstNonFinite(dense.pointer(), count: dense.count)
+  }
+}

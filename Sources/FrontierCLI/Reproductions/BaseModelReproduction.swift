@@ -50,11 +50,18 @@ enum BaseModelReproduction {
     return (books as NSString).deletingLastPathComponent
   }
 
-  /// What a cached tokenizer, shards and model were built from: the split and the training files. A cache
-  /// built from anything else is set aside, so no model trained on held-out text is reused.
+  /// What a cached tokenizer, shards and model were built from: the split and the training files (by
+  /// ``corpusName(_:)``, so that the record holds wherever the data folder is). A cache built from anything
+  /// else is set aside, so no model trained on held-out text is reused.
   struct CorpusRecord: Codable, Equatable {
     var split: String
     var training: [String]
+  }
+
+  /// A training file by its folder and name (`books_gutenberg_nltk/austen-emma.txt`, `corpus/tinystories-train.txt`).
+  static func corpusName(_ path: String) -> String {
+    let components = (path as NSString).pathComponents
+    return components.suffix(2).joined(separator: "/")
   }
 
   /// Runs the missing stages of the recipe, then writes the report into `output`.
@@ -70,7 +77,7 @@ enum BaseModelReproduction {
       dataFolder: try dataFolder(), into: (cache as NSString).appendingPathComponent("corpus"))
     var texts = split.training
     if quick { texts = Array(texts.prefix(2)) }
-    try checkCorpus(CorpusRecord(split: CorpusSplit.version, training: texts), cache: cache)
+    try checkCorpus(CorpusRecord(split: CorpusSplit.version, training: texts.map(corpusName)), cache: cache)
 
     if !FileManager.default.fileExists(atPath: tokenizer) {
       try TokenizeCommand.run(

@@ -26,10 +26,13 @@ public struct ReportHeader: Sendable, Equatable {
       date: formatter.string(from: Date()), machine: "\(cpuModel()), \(threads) thread\(threads == 1 ? "" : "s")")
   }
 
+  /// The first row of the header table.
+  public static let tableHead = "| commit | command | date | machine |"
+
   /// The header as Markdown lines, placed under a report's title.
   public var markdown: String {
     """
-    | commit | command | date | machine |
+    \(Self.tableHead)
     |---|---|---|---|
     | \(commit) | `\(command)` | \(date) | \(machine) |
 
@@ -38,7 +41,7 @@ public struct ReportHeader: Sendable, Equatable {
 
   /// The repository the binary was built from: `.build/<configuration>/frontier` sits three levels below it;
   /// else the current directory.
-  static func repositoryDirectory() -> String {
+  public static func repositoryDirectory() -> String {
     let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
     let root = executable.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     if FileManager.default.fileExists(atPath: root.appendingPathComponent(".git").path) { return root.path }

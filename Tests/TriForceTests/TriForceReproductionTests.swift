@@ -85,6 +85,31 @@ import Testing
     #expect(TriForceReproduction.reading(short).contains("does **not** hold"))
   }
 
+  /// With runs recorded, the verdict rests on paired bootstrap intervals: a TriForce speedup whose interval
+  /// straddles 2× is a tie, not a pass, even when its pooled figure is above 2.
+  @Test func pairedRunsMakeAThinMarginATie() {
+    func row(_ method: DecodingMethod, _ runs: [Double]) -> TriForceReproduction.Row {
+      var r = Self.row(method, t: 1, speedup: runs.reduce(0, +) / 50)
+      r.tokensPerSecond = runs.reduce(0, +) / Double(runs.count)
+      r.runTokensPerSecond = runs
+      return r
+    }
+    let baseline = [10.0, 10, 10, 10, 10]
+    let clear = [
+      row(.autoregressive, baseline), row(.retrievalOnly, [15, 15, 15, 15, 15]),
+      row(.triforce, [25, 26, 24, 25, 25]),
+    ]
+    #expect(TriForceReproduction.reading(clear).hasPrefix("The speed goal holds"))
+    let thin = [
+      row(.autoregressive, baseline), row(.retrievalOnly, [15, 15, 15, 15, 15]),
+      row(.triforce, [26, 15, 27, 16, 26]),
+    ]
+    #expect(thin[2].speedup > 2)
+    #expect(TriForceReproduction.reading(thin).contains("is **a tie**"))
+    let fewPrompts = [row(.autoregressive, [10, 10]), row(.retrievalOnly, [15, 15]), row(.triforce, [25, 25])]
+    #expect(TriForceReproduction.reading(fewPrompts).contains("is **a tie**"))
+  }
+
   @Test func settingsRejectEmptyOrNonPositiveValues() throws {
     var settings = TriForceReproduction.Settings(quick: false)
     try settings.validate()

@@ -146,9 +146,19 @@ enum TriForceCommand: Command {
       args.string(name).map { " --\(name) \($0)" }
     }
     let command = "frontier triforce reproduce" + (quick ? " --quick" : "") + overridden.joined()
+    guard let target = args.string("target") ?? TriForceWorkload.defaultTarget else {
+      throw UsageError(
+        message:
+          "frontier triforce reproduce: no target model; pass --target or run `frontier reproduce triforce-models`")
+    }
+    guard let draft = args.string("draft") ?? TriForceWorkload.defaultDraft else {
+      throw UsageError(
+        message: "frontier triforce reproduce: no draft model; pass --draft or run `frontier reproduce triforce-models`"
+      )
+    }
     try TriForceReproduction.run(
-      settings, quick: quick, output: args.string("output") ?? "reports/triforce", target: args.string("target"),
-      draft: args.string("draft"), command: command
+      settings, quick: quick, output: args.string("output") ?? "reports/triforce", target: target, draft: draft,
+      tokenizer: args.string("tokenizer") ?? TriForceWorkload.defaultTokenizer, command: command
     ) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
   }
 

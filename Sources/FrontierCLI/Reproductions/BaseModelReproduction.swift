@@ -15,9 +15,30 @@ import Training
 ///
 /// The trained model is cached under `~/.cache/frontier/base-model/` (`run/model`, `tokenizer.json`): it is the
 /// parent model of Inheritune, TriForce and TransformerFAM.
-enum BaseModelReproduction {
+enum BaseModelReproduction: Reproduction {
+  static let name = "base-model"
+  static let summary = "the base model of the language-model stack (parent of the systems)"
+  static let dependencies: [String] = []
+  /// What training reads: the engine without generation, and the commands the stages run.
+  static let sources =
+    ReproductionSources.engine.filter { $0 != "Sources/Generation" } + [
+      "Sources/FrontierCLI/Arguments.swift", "Sources/FrontierCLI/Commands/TokenizeCommand.swift",
+      "Sources/FrontierCLI/Commands/PrepareCommand.swift", "Sources/FrontierCLI/Commands/TrainCommand.swift",
+    ]
+
+  /// The fixed place the systems read the parent from: `~/.cache/frontier/base-model[-quick]`.
+  static func cacheDirectory(quick: Bool) -> String {
+    (DataLocation.cacheDirectory as NSString).appendingPathComponent(quick ? "base-model-quick" : "base-model")
+  }
+
+  static func settings(quick: Bool) -> Recipe { quick ? .quick : .full }
+
   /// Sizes and schedule of one run.
-  struct Recipe {
+  struct Recipe: Encodable {
+    /// The corpus split the model trains on (``Data/CorpusSplit/version``).
+    var split = CorpusSplit.version
+    /// Whether only the first two training files are read (the quick run).
+    var firstTwoFilesOnly: Bool
     var vocabulary: Int
     var layers: Int
     var heads: Int
@@ -32,11 +53,13 @@ enum BaseModelReproduction {
 
     /// The reported run: 12.2M parameters, 4,000 steps of 4 × 512 tokens (about 1–2 hours on 2 cores).
     static let full = Recipe(
-      vocabulary: 4096, layers: 6, heads: 6, width: 384, context: 512, batch: 4, steps: 4000, warmup: 200,
+      firstTwoFilesOnly: false, vocabulary: 4096, layers: 6, heads: 6, width: 384, context: 512, batch: 4, steps: 4000,
+      warmup: 200,
       learningRate: 1e-3, evaluationInterval: 250, checkpointInterval: 500)
     /// A minute-long smoke run of the same pipeline.
     static let quick = Recipe(
-      vocabulary: 512, layers: 2, heads: 2, width: 64, context: 64, batch: 4, steps: 40, warmup: 5,
+      firstTwoFilesOnly: true, vocabulary: 512, layers: 2, heads: 2, width: 64, context: 64, batch: 4, steps: 40,
+      warmup: 5,
       learningRate: 3e-3, evaluationInterval: 20, checkpointInterval: 20)
   }
 
@@ -50,34 +73,17 @@ enum BaseModelReproduction {
     return (books as NSString).deletingLastPathComponent
   }
 
-  /// What a cached tokenizer, shards and model were built from: the split and the training files (by
-  /// ``corpusName(_:)``, so that the record holds wherever the data folder is). A cache built from anything
-  /// else is set aside, so no model trained on held-out text is reused.
-  struct CorpusRecord: Codable, Equatable {
-    var split: String
-    var training: [String]
-  }
-
-  /// A training file by its folder and name (`books_gutenberg_nltk/austen-emma.txt`, `corpus/tinystories-train.txt`).
-  static func corpusName(_ path: String) -> String {
-    let components = (path as NSString).pathComponents
-    return components.suffix(2).joined(separator: "/")
-  }
-
-  /// Runs the missing stages of the recipe, then writes the report into `output`.
-  static func run(quick: Bool, output: String) throws {
-    let recipe = quick ? Recipe.quick : Recipe.full
-    let cache = (DataLocation.cacheDirectory as NSString).appendingPathComponent(
-      quick ? "base-model-quick" : "base-model")
-    try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+  /// Runs the missing stages of the recipe in the cache (claimed by the driver's stamp of the recipe and the
+  /// training code), then returns the report.
+  static func run(_ recipe: Recipe, in context: ReproductionContext) throws -> ReportDraft {
+    let cache = context.workDirectory
     let tokenizer = (cache as NSString).appendingPathComponent("tokenizer.json")
     let data = (cache as NSString).appendingPathComponent("data")
     let run = (cache as NSString).appendingPathComponent("run")
     let split = try CorpusSplit.materialize(
       dataFolder: try dataFolder(), into: (cache as NSString).appendingPathComponent("corpus"))
     var texts = split.training
-    if quick { texts = Array(texts.prefix(2)) }
-    try checkCorpus(CorpusRecord(split: CorpusSplit.version, training: texts.map(corpusName)), cache: cache)
+    if recipe.firstTwoFilesOnly { texts = Array(texts.prefix(2)) }
 
     if !FileManager.default.fileExists(atPath: tokenizer) {
       try TokenizeCommand.run(
@@ -104,35 +110,7 @@ enum BaseModelReproduction {
       if Trainer.latestCheckpoint(inRun: run) != nil { arguments.append("--resume") }
       try TrainCommand.run(try parse(TrainCommand.self, arguments))
     }
-    try writeReport(recipe: recipe, cache: cache, output: output)
-  }
-
-  /// Sets aside the tokenizer, shards and run of `cache` when they were built from another corpus (or
-  /// before the split existed), then records `corpus` as what the cache is built from.
-  static func checkCorpus(_ corpus: CorpusRecord, cache: String) throws {
-    let path = (cache as NSString).appendingPathComponent("corpus.json")
-    let manager = FileManager.default
-    let recorded = manager.contents(atPath: path).flatMap { try? JSONDecoder().decode(CorpusRecord.self, from: $0) }
-    if recorded != corpus {
-      let built = ["tokenizer.json", "data", "run"].filter {
-        manager.fileExists(atPath: (cache as NSString).appendingPathComponent($0))
-      }
-      if !built.isEmpty {
-        let aside = (cache as NSString).appendingPathComponent("before-split-\(Int(Date().timeIntervalSince1970))")
-        try manager.createDirectory(atPath: aside, withIntermediateDirectories: true)
-        for name in built {
-          try manager.moveItem(
-            atPath: (cache as NSString).appendingPathComponent(name),
-            toPath: (aside as NSString).appendingPathComponent(name))
-        }
-        print(
-          "frontier reproduce base-model: \(cache) was built from another corpus (not split \(CorpusSplit.version)); "
-            + "moved \(built.joined(separator: ", ")) to \(aside) and starting over")
-      }
-      let encoder = JSONEncoder()
-      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-      try AtomicFile.write([UInt8](try encoder.encode(corpus)), to: path)
-    }
+    return try report(recipe: recipe, cache: cache)
   }
 
   /// Tokens of each held-out file the report evaluates (about a minute each for the full model).
@@ -167,7 +145,7 @@ enum BaseModelReproduction {
   }
 
   /// README.md (description, loss table, samples) and loss.svg from the cached run.
-  static func writeReport(recipe: Recipe, cache: String, output: String) throws {
+  static func report(recipe: Recipe, cache: String) throws -> ReportDraft {
     let run = (cache as NSString).appendingPathComponent("run")
     let records = MetricsLog(path: (run as NSString).appendingPathComponent("metrics.jsonl")).records()
     let train = records.filter { $0.split == .train }
@@ -175,7 +153,7 @@ enum BaseModelReproduction {
     guard let last = validation.last else {
       throw UsageError(message: "frontier reproduce base-model: \(run)/metrics.jsonl has no validation loss yet")
     }
-    let folder = try ReportFolder(path: output)
+    let folder = ReportDraft()
     let plot = SVGPlot.lineChart(
       title: "Base model: loss", xLabel: "step", yLabel: "cross-entropy (nats/token)",
       series: [
@@ -226,7 +204,6 @@ enum BaseModelReproduction {
     let text = """
       # Base model: a small Llama trained by Frontier
 
-      \(ReportHeader.current(threads: Parallel.threadCount).markdown)
       Written by `frontier reproduce base-model` (\(ReportFormat.grouped(language.vocabularySize))-token
       vocabulary, \(recipe.layers) layers, \(recipe.heads) heads, width \(recipe.width), context
       \(recipe.context)). Re-running the command reuses the cached tokenizer, shards and model under
@@ -269,6 +246,6 @@ enum BaseModelReproduction {
       \(samples)
       """
     try folder.write(text, to: "README.md")
-    print("frontier reproduce base-model: wrote \(output)/README.md and loss.svg")
+    return folder
   }
 }

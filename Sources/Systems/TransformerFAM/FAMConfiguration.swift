@@ -2,7 +2,7 @@ import TensorCore
 
 /// How a ``FAMModel`` attends: the parent's full causal attention, block sliding-window attention (BSWA),
 /// or BSWA with feedback attention memory (FAM).
-public enum FAMAttentionMode: String, Sendable, CaseIterable {
+public enum FAMAttentionMode: String, Sendable, CaseIterable, Encodable {
   /// Full causal attention, as the parent was trained (no blocks, no memory).
   case full
   /// Block sliding-window attention: a block sees `memoryBlocks` previous blocks and itself causally.
@@ -12,7 +12,7 @@ public enum FAMAttentionMode: String, Sendable, CaseIterable {
 }
 
 /// The attention settings of TransformerFAM (arXiv 2404.09173): block size b, memory blocks m, FAM length f.
-public struct FAMConfiguration: Sendable, Equatable {
+public struct FAMConfiguration: Sendable, Equatable, Encodable {
   /// The attention mode.
   public var mode: FAMAttentionMode
   /// Block size b (also the stride of the sliding window).

@@ -7,16 +7,11 @@ import TensorCore
 import Tokenizers
 
 extension FAMReproduction {
-  /// The pretrained parent: the ctx-512 base model when present, else the shorter ctx-256 run.
-  static func parentPath() -> String? {
-    let base = (NSHomeDirectory() as NSString).appendingPathComponent(".cache/frontier/base-model")
-    for run in ["run/model", "run-short/model"] {
-      let path = (base as NSString).appendingPathComponent(run)
-      if FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("model.safetensors")) {
-        return path
-      }
-    }
-    return nil
+  /// The base model in the `base-model` reproduction's cache folder `baseModel`, when it has been trained.
+  static func parentPath(baseModel: String) -> String? {
+    let path = (baseModel as NSString).appendingPathComponent("run/model")
+    let weights = (path as NSString).appendingPathComponent("model.safetensors")
+    return FileManager.default.fileExists(atPath: weights) ? path : nil
   }
 
   /// Per-position next-token losses [T] of one sequence ids [T + 1].
@@ -31,12 +26,11 @@ extension FAMReproduction {
   }
 
   /// Perplexity against context length on held-out Gutenberg books, then FAM's streaming time and memory.
-  static func runBooks(_ s: Settings, data: String, folder: ReportFolder) throws -> String {
-    guard let parentPath = parentPath() else {
-      return "## B. Gutenberg books\n\nSkipped: no base model in ~/.cache/frontier/base-model (train it first)."
+  static func runBooks(_ s: Settings, data: String, baseModel: String, folder: ReportDraft) throws -> String {
+    guard let parentPath = parentPath(baseModel: baseModel) else {
+      throw TensorError("FAMReproduction", "\(baseModel): no trained base model; run `frontier reproduce base-model`")
     }
-    let tokenizerPath = (NSHomeDirectory() as NSString).appendingPathComponent(
-      ".cache/frontier/base-model/tokenizer.json")
+    let tokenizerPath = (baseModel as NSString).appendingPathComponent("tokenizer.json")
     let tokenizer = try TokenizerLoader.load(tokenizerPath)
     let books = (data as NSString).appendingPathComponent("books_gutenberg_nltk")
     let heldOut = CorpusSplit.heldOutBookNames

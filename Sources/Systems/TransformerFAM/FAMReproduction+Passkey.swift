@@ -121,7 +121,7 @@ extension FAMReproduction {
   }
 
   /// Section A: trains the missing arms, times all arms in alternation, and writes the table and plot.
-  static func runPasskey(_ s: Settings, data: String, folder: ReportFolder, workDirectory: String) throws -> String {
+  static func runPasskey(_ s: Settings, data: String, folder: ReportDraft, workDirectory: String) throws -> String {
     try trainPasskeyArms(s, indices: Array(s.passkeyArms.indices), data: data, workDirectory: workDirectory)
     let results = s.passkeyArms.map {
       cachedResult(key: passkeyKey(s, arm: $0), arm: $0, workDirectory: workDirectory)!

@@ -7,7 +7,7 @@ import TensorCore
 extension FAMReproduction {
   /// Streams the same text through BSWA and FAM decoders in lockstep (alternating per token, so that load on
   /// the machine hits both alike) and reports time per token and state size against sequence length.
-  static func runStreaming(_ s: Settings, parentPath: String, text: [Int], folder: ReportFolder) throws -> String {
+  static func runStreaming(_ s: Settings, parentPath: String, text: [Int], folder: ReportDraft) throws -> String {
     let parent = try Llama(contentsOf: parentPath)
     var generator = RandomGenerator(seed: 5)
     let bswa = try FAMModel(

@@ -8,9 +8,21 @@ import Tokenizers
 /// `frontier reproduce fam`: PassKey retrieval for BSWA (m = 0, 1, 2) and FAM, perplexity against context
 /// length on held-out Gutenberg books (full attention, BSWA, FAM), and FAM's streaming cost; writes
 /// `reports/fam/README.md` with tables and SVG plots.
-public enum FAMReproduction {
+public enum FAMReproduction: Reproduction {
+  /// The reproduce key, report folder and test target's stem.
+  public static let name = "fam"
+  /// The system and its paper.
+  public static let summary = "TransformerFAM (arXiv 2404.09173)"
+  /// The book and streaming sections read the base model.
+  public static let dependencies = ["base-model"]
+  /// The engine and this system.
+  public static let sources = ReproductionSources.engine + ["Sources/Systems/TransformerFAM"]
+
+  /// ``Settings/quick`` or ``Settings/full``.
+  public static func settings(quick: Bool) -> Settings { quick ? .quick : .full }
+
   /// The sizes of one run.
-  public struct Settings: Sendable {
+  public struct Settings: Sendable, Encodable {
     /// The PassKey training recipe shared by every arm.
     public var passkey: PasskeyRecipe
     /// The PassKey header.
@@ -74,17 +86,14 @@ public enum FAMReproduction {
     }
   }
 
-  /// Runs everything and writes `README.md` and the plots into `reportDirectory`; returns the README path.
-  /// `workDirectory` caches the PassKey arms' results. `only` = "passkey" or "passkey:I,J" trains just those
-  /// PassKey arms (indices into the settings' arms) into the cache and writes no report, so that arms can be
-  /// trained in parallel processes before the full command assembles the report.
-  @discardableResult
-  public static func run(quick: Bool, reportDirectory: String, workDirectory: String, only: String? = nil) throws
-    -> String
-  {
-    let settings = quick ? Settings.quick : Settings.full
-    let command = "frontier reproduce fam" + (quick ? " --quick" : "")
-    if let only {
+  /// Runs the PassKey arms missing from `context.workDirectory`'s cache, the book and streaming sections on the
+  /// base model (from the `base-model` reproduction's cache), and returns README.md and the plots.
+  /// `context.only` = "passkey" or "passkey:I,J" trains just those PassKey arms (indices into the settings'
+  /// arms) into the cache and returns an empty report, so that arms can be trained in parallel processes
+  /// before the full command assembles the report.
+  public static func run(_ settings: Settings, in context: ReproductionContext) throws -> ReportDraft {
+    let workDirectory = context.workDirectory
+    if let only = context.only {
       let parts = only.split(separator: ":", maxSplits: 1).map(String.init)
       guard parts.first == "passkey" else {
         throw TensorError("FAMReproduction", "--only \(only): unknown part; use passkey or passkey:I,J")
@@ -94,40 +103,27 @@ public enum FAMReproduction {
       guard !indices.isEmpty, indices.allSatisfy(all.contains) else {
         throw TensorError("FAMReproduction", "--only \(only): arm indices must lie in 0...\(all.count - 1)")
       }
-      try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
       try trainPasskeyArms(settings, indices: indices, data: dataDirectory(), workDirectory: workDirectory)
-      return workDirectory
+      return ReportDraft()
     }
-    return try run(
-      settings: settings, label: quick ? "quick" : "full", command: command, reportDirectory: reportDirectory,
-      workDirectory: workDirectory)
-  }
-
-  /// Runs with explicit `settings`; `label` and `command` go into the README.
-  @discardableResult
-  public static func run(
-    settings: Settings, label: String, command: String, reportDirectory: String, workDirectory: String
-  ) throws -> String {
-    let folder = try ReportFolder(path: reportDirectory)
-    try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+    let folder = ReportDraft()
     let data = dataDirectory()
     let started = Date()
     var sections: [String] = []
-    let s = settings
-    sections.append(try runPasskey(s, data: data, folder: folder, workDirectory: workDirectory))
-    sections.append(try runBooks(s, data: data, folder: folder))
+    sections.append(try runPasskey(settings, data: data, folder: folder, workDirectory: workDirectory))
+    sections.append(try runBooks(settings, data: data, baseModel: try context.cache(of: "base-model"), folder: folder))
     let minutes = Date().timeIntervalSince(started) / 60
     let readme = """
-      # TransformerFAM reproduction (\(label) run)
+      # TransformerFAM reproduction (\(context.quick ? "quick" : "full") run)
 
-      Command: `\(command)` (system: Sources/Systems/TransformerFAM, paper
-      arXiv 2404.09173). Wall time \(String(format: "%.1f", minutes)) min on a shared 2-core CPU (PassKey arms
-      already in the work directory's cache are not retrained; see section A). Every number below comes from
-      this command.
+      Command: `frontier reproduce fam\(context.quick ? " --quick" : "")` (system: Sources/Systems/TransformerFAM,
+      paper arXiv 2404.09173). Wall time \(String(format: "%.1f", minutes)) min (PassKey arms already in the
+      cache are not retrained; see section A). Every number below comes from this command.
 
       \(sections.joined(separator: "\n\n"))
       """
-    return try folder.write(readme, to: "README.md")
+    try folder.write(readme, to: "README.md")
+    return folder
   }
 
   /// `FRONTIER_DATA`, else `../shared/data` beside the working directory, else `~/.cache/frontier`.

@@ -4,7 +4,7 @@ import TensorCore
 
 /// How the filler length of training sequences grows: blocks are drawn uniformly from a range whose bounds move
 /// linearly from `start` to `end` over `rampSteps` steps, then stay at `end`.
-public struct PasskeyCurriculum: Sendable, Equatable {
+public struct PasskeyCurriculum: Sendable, Equatable, Encodable {
   /// Filler blocks at step 0.
   public var start: ClosedRange<Int>
   /// Filler blocks from step `rampSteps` on.
@@ -36,7 +36,7 @@ public struct PasskeyCurriculum: Sendable, Equatable {
 
 /// The training recipe shared by every PassKey arm: a from-scratch pre-norm decoder, AdamW with warmup, a filler
 /// curriculum, and an optional low-weight LM loss on the non-answer tokens.
-public struct PasskeyRecipe: Sendable {
+public struct PasskeyRecipe: Sendable, Encodable {
   /// Model width d.
   public var hiddenSize = 96
   /// Decoder layers.
@@ -71,7 +71,7 @@ public struct PasskeyRecipe: Sendable {
 }
 
 /// One PassKey arm: an attention configuration and whether Random State Passing is on.
-public struct PasskeyArm: Sendable {
+public struct PasskeyArm: Sendable, Encodable {
   /// The row label.
   public var name: String
   /// The attention settings.

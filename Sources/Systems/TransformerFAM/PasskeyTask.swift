@@ -3,7 +3,7 @@ import TensorCore
 import Tokenizers
 
 /// The text around the pass key.
-public enum PasskeyHeader: String, Sendable {
+public enum PasskeyHeader: String, Sendable, Encodable {
   /// The paper's Fig. 10 header ("There is important info hidden inside a lot of irrelevant text...").
   case paper
   /// No header sentence: BOS, "The pass key is", the key; the whole 0-filler sequence fits in one block of 32.

@@ -2,6 +2,7 @@ import Data
 import Foundation
 import Generation
 import Reports
+import TensorCore
 import Tokenizers
 
 /// `frontier reproduce triforce`: tokens/s and acceptance of every ``DecodingMethod`` at several contexts and
@@ -33,10 +34,13 @@ public enum TriForceReproduction {
     public var passesPerToken: [Double] = []
     /// Milliseconds per forward pass at each level, top first.
     public var millisecondsPerPass: [Double] = []
+    /// Tokens/s of each counted run, prompt by prompt and seed by seed in the same order for every method of
+    /// a cell, so that two methods pair up run by run (``PairedRatio``).
+    public var runTokensPerSecond: [Double] = []
   }
 
   /// What one reproduction measures.
-  public struct Settings: Sendable, Equatable {
+  public struct Settings: Sendable, Equatable, Encodable {
     /// Prompt lengths in tokens.
     public var contexts: [Int]
     /// Sampling temperatures (top-p 0.9 throughout).
@@ -54,7 +58,7 @@ public enum TriForceReproduction {
     public init(quick: Bool) {
       contexts = quick ? [1024, 2048] : [2048, 8192, 16384, 32768]
       temperatures = quick ? [0.6] : [0, 0.6, 1.0]
-      prompts = quick ? 1 : 3
+      prompts = quick ? 1 : 5
       seeds = quick ? 1 : 2
       maxTokens = quick ? 24 : 128
       budget = quick ? 512 : 4096
@@ -74,30 +78,41 @@ public enum TriForceReproduction {
     }
   }
 
-  /// Runs the protocol (quick: short contexts, one temperature, few tokens) and writes the report into
-  /// `output`; progress lines go to `log`. Models default to ``TriForceWorkload``'s locations.
+  /// Runs `settings` with explicit models and writes the report (with a ``ReportHeader``) into `output`:
+  /// `frontier triforce reproduce`, which overrides parts of the protocol. `quick` only names the run.
   @discardableResult
   public static func run(
-    quick: Bool, output: String, target: String? = nil, draft: String? = nil, log: (String) -> Void = { _ in }
+    _ settings: Settings, quick: Bool, output: String, target: String, draft: String, tokenizer: String,
+    command: String, log: (String) -> Void = { _ in }
   ) throws -> [Row] {
-    try run(Settings(quick: quick), quick: quick, output: output, target: target, draft: draft, log: log)
+    let measured = try measure(settings, target: target, draft: draft, tokenizer: tokenizer, log: log)
+    let document = try report(measured, settings: settings, quick: quick, command: command)
+    document.insertHeader(ReportHeader.current(threads: Parallel.threadCount))
+    try document.commit(to: output)
+    return measured.rows
   }
 
-  /// Runs `settings` and writes the report into `output` (`quick` only names the run in the report).
-  @discardableResult
-  public static func run(
-    _ settings: Settings, quick: Bool, output: String, target: String? = nil, draft: String? = nil,
-    command: String? = nil, log: (String) -> Void = { _ in }
-  ) throws -> [Row] {
+  /// What ``measure(_:target:draft:tokenizer:log:)`` found, with what the report says about the models.
+  public struct Measurement: Sendable {
+    /// The pooled table.
+    public var rows: [Row]
+    /// The decoder's configuration.
+    public var configuration: TriForceConfiguration
+    /// The target and draft folders.
+    public var target: String
+    /// The draft folder.
+    public var draft: String
+    /// The sentence on the models' training lengths.
+    public var models: String
+  }
+
+  /// Decodes every prompt of `settings` with every method (A B … B A per prompt and seed) and pools the runs.
+  public static func measure(
+    _ settings: Settings, target targetPath: String, draft draftPath: String, tokenizer tokenizerPath: String,
+    log: (String) -> Void
+  ) throws -> Measurement {
     try settings.validate()
-    guard let targetPath = target ?? TriForceWorkload.defaultTarget else {
-      throw TriForceError("no target model under ~/.cache/frontier/base-model; train the base model first")
-    }
-    guard let draftPath = draft ?? TriForceWorkload.defaultDraft else {
-      throw TriForceError(
-        "no draft model at ~/.cache/frontier/triforce/draft-run/model; train it as the TriForce README says")
-    }
-    let tokenizer = try TokenizerLoader.load(TriForceWorkload.defaultTokenizer)
+    let tokenizer = try TokenizerLoader.load(tokenizerPath)
     let books = (try DataLocation.file("books_gutenberg_nltk") as NSString).deletingLastPathComponent
     let configuration = TriForceConfiguration(budget: settings.budget)
     let longest = (settings.contexts.max() ?? 0) + settings.maxTokens + 64
@@ -144,11 +159,9 @@ public enum TriForceReproduction {
         }
       }
     }
-    let rows = table(measured, settings: settings)
-    try write(
-      rows, to: output, quick: quick, settings: settings, configuration: configuration, target: targetPath,
-      draft: draftPath, models: models, command: command)
-    return rows
+    return Measurement(
+      rows: table(measured, settings: settings), configuration: configuration, target: targetPath, draft: draftPath,
+      models: models)
   }
 
   /// One (context, temperature, method) cell before aggregation.
@@ -192,7 +205,8 @@ public enum TriForceReproduction {
               tokensPerVerification: top?.tokensPerRound,
               setupSeconds: cell.map(\.setupSeconds).reduce(0, +) / Double(cell.count),
               newTokens: tokens, passesPerToken: passes.map { tokens > 0 ? Double($0.passes) / Double(tokens) : 0 },
-              millisecondsPerPass: passes.map { $0.passes > 0 ? 1000 * $0.seconds / Double($0.passes) : 0 }))
+              millisecondsPerPass: passes.map { $0.passes > 0 ? 1000 * $0.seconds / Double($0.passes) : 0 },
+              runTokensPerSecond: cell.map(\.tokensPerSecond)))
         }
       }
     }
@@ -205,35 +219,72 @@ public enum TriForceReproduction {
     guard let longest = rows.map(\.context).max() else { return "No measurements." }
     let temperatures = Array(Set(rows.map(\.temperature))).sorted()
     var lines: [String] = []
-    var holds = true
+    var verdicts: [ComparisonVerdict] = []
+    let f = { (x: Double) in ReportFormat.fixed(x, digits: 2) }
     for t in temperatures {
       let cell = rows.filter { $0.context == longest && $0.temperature == t }
       guard let tri = cell.first(where: { $0.method == DecodingMethod.triforce.rawValue }) else { continue }
+      let baseline = cell.first { $0.method == DecodingMethod.autoregressive.rawValue }
       let others = cell.filter { $0.method != DecodingMethod.triforce.rawValue && $0.method != "autoregressive" }
-      let best = others.max { $0.speedup < $1.speedup }
-      let fastest = others.allSatisfy { tri.tokensPerSecond > $0.tokensPerSecond }
-      holds = holds && tri.speedup >= 2 && fastest
-      lines.append(
-        "- T \(ReportFormat.fixed(t, digits: 1)): TriForce \(ReportFormat.fixed(tri.speedup, digits: 2))× autoregressive"
-          + (best.map { "; best other method \($0.method) \(ReportFormat.fixed($0.speedup, digits: 2))×" } ?? "")
-          + (fastest ? "; TriForce is the fastest method." : "; TriForce is not the fastest method."))
+      let best = others.max { $0.tokensPerSecond < $1.tokensPerSecond }
+      // Paired over prompts and seeds when the runs are recorded; else the pooled figures alone.
+      let paired = { (other: Row?) -> PairedRatio? in
+        guard let other, !tri.runTokensPerSecond.isEmpty,
+          other.runTokensPerSecond.count == tri.runTokensPerSecond.count
+        else { return nil }
+        return try? PairedRatio(first: tri.runTokensPerSecond, second: other.runTokensPerSecond)
+      }
+      var line = "- T \(ReportFormat.fixed(t, digits: 1)): TriForce \(f(tri.speedup))× autoregressive"
+      let overBaseline = paired(baseline)
+      let twice: ComparisonVerdict
+      if let overBaseline {
+        twice = overBaseline.verdict(against: 2)
+        line += " (paired: \(overBaseline.text); against 2×: \(twice.rawValue))"
+      } else {
+        twice = tri.speedup >= 2 ? .better : .worse
+      }
+      var fastest: ComparisonVerdict = .better
+      if let best {
+        line += "; best other method \(best.method) \(f(best.speedup))×"
+        if let overBest = paired(best) {
+          fastest = overBest.verdict(against: 1)
+          line += " (TriForce over it, paired: \(overBest.text))"
+        } else {
+          fastest = tri.tokensPerSecond > best.tokensPerSecond ? .better : .worse
+        }
+      }
+      switch fastest {
+      case .better: line += "; TriForce is the fastest method."
+      case .worse: line += "; TriForce is not the fastest method."
+      case .tie: line += "; TriForce and \(best?.method ?? "the next method") tie for the fastest."
+      }
+      verdicts += [twice, fastest]
+      lines.append(line)
     }
-    let verdict =
-      holds
-      ? "The speed goal holds at \(longest) tokens: TriForce is at least 2× autoregressive decoding and faster "
-        + "than every other method at every temperature."
-      : "The speed goal (at least 2× autoregressive decoding and faster than every other method at the longest "
+    let verdict: String
+    if verdicts.contains(.worse) {
+      verdict =
+        "The speed goal (at least 2× autoregressive decoding and faster than every other method at the longest "
         + "context, \(longest) tokens) does **not** hold in this run."
+    } else if verdicts.contains(.tie) {
+      verdict =
+        "The speed goal (at least 2× autoregressive decoding and faster than every other method at \(longest) "
+        + "tokens) is **a tie** in this run: at least one margin lies inside its 95% paired bootstrap interval "
+        + "(or has fewer than \(PairedRatio.minimumPairs) prompt-and-seed pairs)."
+    } else {
+      verdict =
+        "The speed goal holds at \(longest) tokens: TriForce is at least 2× autoregressive decoding and faster "
+        + "than every other method at every temperature."
+    }
     let why = "Pass costs, the cost model and why: `Sources/Systems/TriForce/README.md` (Results so far)."
     return ([verdict, ""] + lines + ["", why]).joined(separator: "\n")
   }
 
   /// README.md (tables), results.json and speedup.svg.
-  static func write(
-    _ rows: [Row], to output: String, quick: Bool, settings: Settings, configuration c: TriForceConfiguration,
-    target: String, draft: String, models: String, command: String?
-  ) throws {
-    let folder = try ReportFolder(path: output)
+  static func report(_ measured: Measurement, settings: Settings, quick: Bool, command: String) throws -> ReportDraft {
+    let rows = measured.rows
+    let c = measured.configuration
+    let folder = ReportDraft()
     var table = MarkdownTable(header: [
       "Context", "T", "Method", "tokens/s", "Speedup", "α draft (middle)", "α top", "Tokens per full pass",
       "Passes per token (top level first)", "ms per pass (top level first)",
@@ -272,7 +323,7 @@ public enum TriForceReproduction {
     let text = """
       # TriForce: reproduction (\(quick ? "quick" : "full") run)
 
-      Command: `\(command ?? "frontier reproduce triforce" + (quick ? " --quick" : ""))`. Target `\(target)`, draft `\(draft)`;
+      Command: `\(command)`. Target `\(measured.target.replacingOccurrences(of: NSHomeDirectory(), with: "~"))`, draft `\(measured.draft.replacingOccurrences(of: NSHomeDirectory(), with: "~"))`;
       budget \(c.budget), chunk \(c.chunk), γ1 \(c.draftLength), γ2 \(c.middleLength), draft cache \(c.sinks) sinks +
       \(c.draftCache - c.sinks) recent rows (compacted every \(StreamingWindow.defaultSlack) tokens), top-p 0.9. Every method samples the target's distribution exactly. Each
       context has \(settings.prompts) prompt\(settings.prompts == 1 ? "" : "s") (the first N tokens of Gutenberg book\(settings.prompts == 1 ? " 0" : "s 0–\(settings.prompts - 1)")), each continued
@@ -281,7 +332,7 @@ public enum TriForceReproduction {
       (prefill and cache construction excluded), acceptance is all kept over all checked tokens, summed over
       prompts and seeds. One run on this machine (shared CPU: numbers are noisy).
 
-      \(models)
+      \(measured.models)
 
       ## Reading
 
@@ -292,5 +343,33 @@ public enum TriForceReproduction {
       \(table.markdown)
       """
     try folder.write(text, to: "README.md")
+    return folder
+  }
+}
+
+extension TriForceReproduction: Reproduction {
+  /// The reproduce key, report folder and test target's stem.
+  public static let name = "triforce"
+  /// The system and its paper.
+  public static let summary = "TriForce (arXiv 2404.11912)"
+  /// The long-context target and the draft (which in turn read the base model and its tokenizer).
+  public static let dependencies = ["triforce-models"]
+  /// The engine and this system.
+  public static let sources = ReproductionSources.engine + ["Sources/Systems/TriForce"]
+
+  /// The full or quick protocol.
+  public static func settings(quick: Bool) -> Settings { Settings(quick: quick) }
+
+  /// Measures every method with the `triforce-models` reproduction's target and draft and returns the report.
+  public static func run(_ settings: Settings, in context: ReproductionContext) throws -> ReportDraft {
+    let models = try context.cache(of: "triforce-models")
+    let tokenizer = ((try context.cache(of: "base-model")) as NSString).appendingPathComponent("tokenizer.json")
+    let measured = try measure(
+      settings, target: (models as NSString).appendingPathComponent(TriForceWorkload.targetFolder),
+      draft: (models as NSString).appendingPathComponent(TriForceWorkload.draftFolder), tokenizer: tokenizer,
+      log: context.log)
+    return try report(
+      measured, settings: settings, quick: context.quick,
+      command: "frontier reproduce triforce" + (context.quick ? " --quick" : ""))
   }
 }

@@ -8,19 +8,26 @@ public enum TriForceWorkload {
     (NSHomeDirectory() as NSString).appendingPathComponent(".cache/frontier")
   }
 
-  /// The target: the base model fine-tuned for long prompts (`triforce/target-8k/model`, trained on
-  /// 8192-token windows, else `triforce/target-long/model`, 2048; see the TriForce README), else the base model (`base-model/run/model`, else the shorter `base-model/run-short/model`).
+  /// The long-context target inside the `triforce-models` reproduction's cache: the base model fine-tuned on
+  /// 8192-token windows with RoPE base 500000.
+  public static let targetFolder = "target-8k/model"
+  /// The draft inside the `triforce-models` reproduction's cache.
+  public static let draftFolder = "draft-run/model"
+
+  /// The `triforce-models` reproduction's cache folder (full run), `~/.cache/frontier/triforce`.
+  public static var modelsFolder: String { (cacheFolder as NSString).appendingPathComponent("triforce") }
+
+  /// The target of `frontier bench triforce` when none is named: the long-context target, else the base model.
   public static var defaultTarget: String? {
-    ["triforce/target-8k/model", "triforce/target-long/model", "base-model/run/model", "base-model/run-short/model"].map
-    {
-      (cacheFolder as NSString).appendingPathComponent($0)
-    }
-    .first { FileManager.default.fileExists(atPath: ($0 as NSString).appendingPathComponent("config.json")) }
+    [
+      (modelsFolder as NSString).appendingPathComponent(targetFolder),
+      (cacheFolder as NSString).appendingPathComponent("base-model/run/model"),
+    ].first { FileManager.default.fileExists(atPath: ($0 as NSString).appendingPathComponent("config.json")) }
   }
 
-  /// The draft trained for TriForce (`triforce/draft-run/model`).
+  /// The draft of `frontier bench triforce` when none is named.
   public static var defaultDraft: String? {
-    let path = (cacheFolder as NSString).appendingPathComponent("triforce/draft-run/model")
+    let path = (modelsFolder as NSString).appendingPathComponent(draftFolder)
     return FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("config.json"))
       ? path : nil
   }

@@ -52,9 +52,9 @@ extension InherituneReproduction {
     return SVGPlot.lineChart(title: title, xLabel: "step", yLabel: "validation loss (nats/token)", series: series)
   }
 
-  /// Writes README.md, the SVG curves and results.json into the report folder.
-  func writeReport(elapsedMinutes: Int) throws {
-    let folder = try ReportFolder(path: reportDirectory)
+  /// README.md, the SVG curves and results.json.
+  func report(elapsedMinutes: Int) throws -> ReportDraft {
+    let folder = ReportDraft()
     let s = settings
     let n = s.studentLayers
     let early = s.steps / 10
@@ -105,6 +105,7 @@ extension InherituneReproduction {
     }
     text += notes()
     try folder.write(text, to: "README.md")
+    return folder
   }
 
   var lowDataPercent: String { String(format: "%g%%", settings.lowDataFraction * 100) }

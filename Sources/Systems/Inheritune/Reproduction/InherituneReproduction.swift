@@ -2,6 +2,7 @@ import Data
 import Foundation
 import Models
 import NN
+import Reports
 import TensorCore
 import Training
 
@@ -41,23 +42,16 @@ public final class InherituneReproduction {
     self.log = log
   }
 
-  /// Runs the quick or full reproduction and writes its report.
-  public static func run(quick: Bool, reportDirectory: String, workDirectory: String) throws {
-    let reproduction = InherituneReproduction(
-      settings: quick ? .quick : .full, quick: quick, reportDirectory: reportDirectory, workDirectory: workDirectory)
-    try reproduction.run()
-  }
-
-  /// Runs every experiment (reusing cached ones) and writes the report.
-  public func run() throws {
+  /// Runs every experiment (reusing cached ones) and returns the report.
+  public func run() throws -> ReportDraft {
     try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
     let clock = ContinuousClock()
     let start = clock.now
     try runTrackB()
     if settings.trackA { try runTrackA() }
     let minutes = (clock.now - start).components.seconds / 60
-    try writeReport(elapsedMinutes: Int(minutes))
-    log("inheritune reproduction: report written to \(reportDirectory) (\(minutes) min)")
+    log("inheritune reproduction: every run done (\(minutes) min)")
+    return try report(elapsedMinutes: Int(minutes))
   }
 
   /// Track B: parent, students, seeds, low data, ablations, grow loop.
@@ -125,5 +119,27 @@ public final class InherituneReproduction {
   ) throws {
     let student = try Inheritune.makeStudent(from: parent, layers: n, options: .nothing, seed: seed)
     try train(name, group: group, student.model, usesParent: false, inherited: "-", steps: steps, seed: seed, data)
+  }
+}
+
+extension InherituneReproduction: Reproduction {
+  /// The reproduce key, report folder and test target's stem.
+  public static let name = "inheritune"
+  /// The system and its paper.
+  public static let summary = "Inheritune (arXiv 2404.08634)"
+  /// Track B trains its own parent; track A reads llama2.c's stories260K from the data folder.
+  public static let dependencies: [String] = []
+  /// The engine and this system.
+  public static let sources = ReproductionSources.engine + ["Sources/Systems/Inheritune"]
+
+  /// ``ReproductionSettings/quick`` or ``ReproductionSettings/full``.
+  public static func settings(quick: Bool) -> ReproductionSettings { quick ? .quick : .full }
+
+  /// Runs every experiment missing from `context.workDirectory` and returns the report.
+  public static func run(_ settings: ReproductionSettings, in context: ReproductionContext) throws -> ReportDraft {
+    try InherituneReproduction(
+      settings: settings, quick: context.quick, reportDirectory: context.reportDirectory,
+      workDirectory: context.workDirectory
+    ).run()
   }
 }

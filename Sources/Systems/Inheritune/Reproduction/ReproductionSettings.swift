@@ -44,7 +44,7 @@ public struct ReproductionSettings: Codable, Equatable, Sendable {
   public static let quick = ReproductionSettings(
     parentLayers: 4, studentLayers: 2, width: 48, heads: 4, context: 64, batch: 8, parentSteps: 400, steps: 300,
     learningRate: 2e-3, evaluationPoints: 10, evaluationBatches: 4, seeds: [0, 1, 2], lowDataFraction: 0.01,
-    trackA: false, trackASteps: 100, trackAContext: 128)
+    trackA: true, trackASteps: 100, trackAContext: 128)
 
   /// Steps between validations.
   public var evaluationInterval: Int { max(1, steps / evaluationPoints) }

@@ -94,6 +94,7 @@ extension InherituneReproduction {
     text += "### Ablations (seed \(s.seeds[0]), \(n) blocks)\n\n" + ablationVerdict(first + runs("ablation")) + "\n\n"
     text += table(first + runs("ablation"), parent: parent, early: early)
     text += "\nCurves: [ablations.svg](ablations.svg).\n\n"
+    text += seedSection()
     text += throughput(inherited: inherited, scratch: scratch)
     if !trackA.isEmpty {
       let reference = trackA.first { $0.steps == 0 }

@@ -109,23 +109,26 @@ extension InherituneReproduction {
     )
   }
 
-  /// The track B parent: pretrained here (or loaded from the cache when its settings match).
+  /// The track B parent: pretrained here (or loaded from the cache when its settings match), with the
+  /// 1/(ℓ+1) attention scaling (the paper's GPT-2 code) or, for that ablation, without it.
   func pretrainedParent(
-    _ data: (train: TokenShard, validation: TokenShard, lowData: TokenShard)
+    _ data: (train: TokenShard, validation: TokenShard, lowData: TokenShard), inverseLayerScaling: Bool = true
   ) throws -> LoadedModel {
     let s = settings
-    let directory = (workDirectory as NSString).appendingPathComponent("parent")
+    let directory = (workDirectory as NSString).appendingPathComponent(
+      inverseLayerScaling ? "parent" : "parent-unscaled")
     let config = GPT2Configuration(
       vocabularySize: 256, contextLength: s.context, width: s.width, layers: s.parentLayers, heads: s.heads,
-      scaleAttentionByInverseLayerIndex: true)
+      scaleAttentionByInverseLayerIndex: inverseLayerScaling)
     var generator = RandomGenerator(seed: 1000)
     let fresh = LoadedModel.gpt2(try GPT2(config, generator: &generator))
     // Only the parent's own settings identify it, so student settings can change without retraining it.
     let base =
       "parent \(s.parentLayers)x\(s.width)/\(s.heads) ctx \(s.context) batch \(s.batch) lr \(s.learningRate) "
-      + "eval \(s.evaluationBatches)"
+      + "eval \(s.evaluationBatches)" + (inverseLayerScaling ? "" : " unscaled")
     let result = try train(
-      "parent", group: "main", fresh, usesParent: false, inherited: "-", steps: s.parentSteps, seed: 1000,
+      inverseLayerScaling ? "parent" : "parent, no 1/(ℓ+1)", group: inverseLayerScaling ? "main" : "scaling-off", fresh,
+      usesParent: false, inherited: "-", steps: s.parentSteps, seed: 1000,
       RunData(train: data.train, validation: data.validation), interval: max(1, s.parentSteps / s.evaluationPoints),
       fingerprintBase: base)
     guard lastRunWasCached else {

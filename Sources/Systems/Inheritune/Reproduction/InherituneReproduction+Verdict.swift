@@ -180,6 +180,69 @@ extension InherituneReproduction {
     return out
   }
 
+  /// Final losses of the runs called `name` in `groups`, one per seed, in seed order.
+  func finalLosses(_ name: String, groups: [String]) -> [Double] {
+    results.filter { $0.name == name && groups.contains($0.group) }.sorted { $0.seed < $1.seed }
+      .map { Double($0.finalLoss) }
+  }
+
+  /// Every ablation, the 2S arm and the 1/(ℓ+1)-off pair over all seeds, each against inherited-n (the paper's
+  /// flags) with the tie rule of ``Reports/SeedComparison``, and how much of the gain the embedding alone gives.
+  func seedSection() -> String {
+    let n = settings.studentLayers
+    let inherited = finalLosses("inherited-\(n)", groups: ["main", "seeds"])
+    let scratch = finalLosses("scratch-\(n)", groups: ["main", "seeds"])
+    guard inherited.count >= 2 else { return "" }
+    var table = MarkdownTable(header: ["Run", "Seeds", "Final loss (mean ± sd)", "Against inherited-\(n)"])
+    var names = ["scratch-\(n)", "scratch-\(n) 2S"]
+    names += results.filter { $0.group == "ablation" }.map(\.name)
+    for name in names {
+      let losses = finalLosses(name, groups: ["main", "seeds", "ablation", "ablation-seeds"])
+      guard !losses.isEmpty else { continue }
+      let comparison = SeedComparison(first: losses, second: inherited, lowerIsBetter: true)
+      let against: String
+      switch comparison.verdict {
+      case .tie: against = "tie (margin \(ReportFormat.fixed(comparison.margin)))"
+      case .better: against = "lower by \(ReportFormat.fixed(-comparison.margin))"
+      case .worse: against = "higher by \(ReportFormat.fixed(comparison.margin))"
+      }
+      table.append([name, "\(losses.count)", ReportFormat.meanAndDeviation(losses), against])
+    }
+    var out = "### Every arm over seeds\n\n"
+    out += "Inherited-\(n) (the paper's flags) ends at \(ReportFormat.meanAndDeviation(inherited)) over "
+    out += "\(inherited.count) seeds. A margin no larger than the larger of the two arms' seed standard deviations "
+    out += "is called a tie.\n\n" + table.markdown + "\n"
+    let embedding = finalLosses("embedding only", groups: ["ablation", "ablation-seeds"])
+    if !embedding.isEmpty, !scratch.isEmpty {
+      let gain = Summary(scratch).mean - Summary(inherited).mean
+      let share = gain > 0 ? (Summary(scratch).mean - Summary(embedding).mean) / gain : .nan
+      out += "**The embedding alone.** Inheriting only the tied token embedding and head (no blocks) ends at "
+      out +=
+        "\(ReportFormat.meanAndDeviation(embedding)), against scratch \(ReportFormat.meanAndDeviation(scratch)) and "
+      out += "inherited-\(n) \(ReportFormat.meanAndDeviation(inherited)): "
+      if share.isFinite {
+        out += "it gives \(ReportFormat.fixed(100 * share, digits: 0))% of inherited-\(n)'s gain over scratch"
+        out +=
+          share > 0.5
+          ? ", so **most of the measured gain comes from the tied embedding and head**, not the blocks.\n\n" : ".\n\n"
+      } else {
+        out += "inherited-\(n) has no gain over scratch to divide.\n\n"
+      }
+    }
+    let offInherited = finalLosses("inherited-\(n), no 1/(ℓ+1)", groups: ["scaling-off"])
+    let offScratch = finalLosses("scratch-\(n), no 1/(ℓ+1)", groups: ["scaling-off"])
+    if !offInherited.isEmpty, !offScratch.isEmpty {
+      let on = SeedComparison(first: inherited, second: scratch, lowerIsBetter: true)
+      let off = SeedComparison(first: offInherited, second: offScratch, lowerIsBetter: true)
+      out += "**1/(ℓ+1) off.** From a parent pretrained without the scaling"
+      if let parent = run("parent, no 1/(ℓ+1)", group: "scaling-off") {
+        out += " (final loss \(ReportFormat.fixed(Double(parent.finalLoss))))"
+      }
+      out += ", inherited-\(n) against scratch-\(n): \(off.sentence()). With the scaling: \(on.sentence()).\n\n"
+    }
+    return out
+  }
+
   /// Deviations from the paper and the spec.
   func notes() -> String {
     """
@@ -196,7 +259,8 @@ extension InherituneReproduction {
       without GPT-2's 1/√(2·layers) scaling of residual projections.
     - "Attention only" copies each block's attention and the LayerNorm in front of it (ln_1); "MLP only" copies
       the MLP and ln_2. A block whose attention is copied keeps the parent's layer index ℓ for its 1/(ℓ+1) scale.
-    - The "1/(ℓ+1) off" ablation needs a second parent pretrained without the scaling and was not run.
+    - The "1/(ℓ+1) off" arms inherit from a second parent pretrained exactly like the first but without the
+      scaling; their scratch student has no scaling either.
     - Parent pretraining FLOPs are estimated as 6 · parameters · tokens (attention scores not counted).
     - Per-run results are cached in the work folder; delete it to retrain everything.
 

@@ -66,7 +66,9 @@ public final class InherituneReproduction {
       try inherit("inherited-\(n)", group: seed == s.seeds[0] ? "main" : "seeds", parent, n, .paper, seed, full)
       try scratch("scratch-\(n)", group: seed == s.seeds[0] ? "main" : "seeds", parent, n, s.steps, seed, full)
     }
-    try scratch("scratch-\(n) 2S", group: "main", parent, n, 2 * s.steps, s.seeds[0], full)
+    for seed in s.seeds {
+      try scratch("scratch-\(n) 2S", group: seed == s.seeds[0] ? "main" : "seeds", parent, n, 2 * s.steps, seed, full)
+    }
     try inherit("inherited-\(n) low-data", group: "low-data", parent, n, .paper, s.seeds[0], low)
     try scratch("scratch-\(n) low-data", group: "low-data", parent, n, s.steps, s.seeds[0], low)
     let ablations: [(String, InheritanceOptions)] = [
@@ -76,12 +78,21 @@ public final class InherituneReproduction {
       ("random \(n) blocks", InheritanceOptions(blockChoice: .random(seed: 1))),
       ("attention only", InheritanceOptions(blockParts: .attention)),
       ("MLP only", InheritanceOptions(blockParts: .mlp)),
+      ("embedding only", InheritanceOptions(blocks: false)),
     ]
-    for (name, options) in ablations {
-      try inherit(name, group: "ablation", parent, n, options, s.seeds[0], full)
+    for seed in s.seeds {
+      for (name, options) in ablations {
+        try inherit(name, group: seed == s.seeds[0] ? "ablation" : "ablation-seeds", parent, n, options, seed, full)
+      }
+    }
+    // 1/(ℓ+1) off: a second parent pretrained without the scaling, and the same pair of students from it.
+    let unscaled = try pretrainedParent(data, inverseLayerScaling: false)
+    for seed in s.seeds {
+      try inherit("inherited-\(n), no 1/(ℓ+1)", group: "scaling-off", unscaled, n, .paper, seed, full)
+      try scratch("scratch-\(n), no 1/(ℓ+1)", group: "scaling-off", unscaled, n, s.steps, seed, full)
     }
     throughputRates = try measureThroughput(parent: parent, data: full)
-    let parentLoss = results.first { $0.name == "parent" }!.finalLoss
+    let parentLoss = results.first { $0.name == "parent" && $0.group == "main" }!.finalLoss
     let first = results.first { $0.name == "inherited-\(n)" && $0.seed == s.seeds[0] }!
     _ = try Inheritune.grow(
       parent: parent, startLayers: n, options: .paper, seed: s.seeds[0], target: parentLoss

@@ -97,6 +97,27 @@ struct GenerateCLITests {
     #expect(byIDs.stdout == byText.stdout)
   }
 
+  /// A prompt file saved with CRLF line endings gives the continuation of its LF twin.
+  @Test func promptFileWithCRLFPromptsLikeLF() throws {
+    let (_, model, tokenizer) = try #require(Self.setup())
+    let folder = try CLIHarness.temporaryFolder()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    var outputs: [String] = []
+    for (name, text) in [
+      ("lf.txt", "Once upon a time\nthere was a dog\n"), ("crlf.txt", "Once upon a time\r\nthere was a dog\r\n"),
+    ] {
+      let path = folder.appendingPathComponent(name).path
+      try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+      let result = try CLIHarness.frontier([
+        "generate", "--model", model, "--tokenizer", tokenizer, "--prompt-file", path, "--temperature", "0",
+        "--max-tokens", "8", "--print-ids",
+      ])
+      #expect(result.status == 0, "stderr: \(result.stderr)")
+      outputs.append(result.stdout)
+    }
+    #expect(outputs[1] == outputs[0] && !outputs[0].isEmpty)
+  }
+
   /// Text stops before a stop string; sampling with a seed is reproducible.
   @Test func stopStringsAndSeeds() throws {
     let (_, model, tokenizer) = try #require(Self.setup())

@@ -74,8 +74,8 @@ public struct PreparedDataset: Codable, Equatable, Sendable {
 public enum ShardPreparer {
   /// Splits `path` into documents.
   ///
-  /// JSONL (`.jsonl`, or whenever `field` is given): one document per line, the string under `field`
-  /// (default `text`). Plain text: documents separated by `<|endoftext|>` when the file has it, else by
+  /// JSONL (`.jsonl`, or whenever `field` is given): one document per line (LF or CRLF), the string under
+  /// `field` (default `text`). Plain text: documents separated by `<|endoftext|>` when the file has it, else by
   /// blank lines.
   public static func documents(atPath path: String, field: String? = nil) throws -> [String] {
     guard let data = FileManager.default.contents(atPath: path) else {
@@ -103,7 +103,7 @@ public enum ShardPreparer {
 
   private static func jsonLines(_ text: String, field: String, path: String) throws -> [String] {
     var out: [String] = []
-    for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+    for (number, line) in TextLines.split(text).enumerated() {
       let trimmed = line.trimmingCharacters(in: .whitespaces)
       if trimmed.isEmpty { continue }
       let object = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8))

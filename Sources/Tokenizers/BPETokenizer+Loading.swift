@@ -15,8 +15,7 @@ extension BPETokenizer {
     }
     let data = try FileBytes.read(mergesFile)
     var pairs: [(String, String)] = []
-    for (index, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated() {
-      let trimmed = line.hasSuffix("\r") ? line.dropLast() : line[...]
+    for (index, trimmed) in FileBytes.lines(data).enumerated() {
       if trimmed.isEmpty || (index == 0 && trimmed.hasPrefix("#version")) { continue }
       let parts = trimmed.split(separator: " ", omittingEmptySubsequences: false)
       guard parts.count == 2 else {
@@ -119,9 +118,8 @@ extension BPETokenizer {
   /// ranks: each multi-byte token's merge is the last step of encoding its own bytes with the lower ranks.
   /// `specialTokens` are appended by id (GPT-2: `["<|endoftext|>": 50256]`).
   public convenience init(tiktokenFile path: String, specialTokens: [String: Int] = [:]) throws {
-    let text = String(decoding: try FileBytes.read(path), as: UTF8.self)
     var ranked: [(bytes: [UInt8], rank: Int)] = []
-    for (index, line) in text.split(separator: "\n").enumerated() where !line.isEmpty {
+    for (index, line) in FileBytes.lines(try FileBytes.read(path)).enumerated() where !line.isEmpty {
       let parts = line.split(separator: " ")
       guard parts.count == 2, let data = Data(base64Encoded: String(parts[0])), !data.isEmpty,
         let rank = Int(parts[1]), rank >= 0, rank < 10_000_000

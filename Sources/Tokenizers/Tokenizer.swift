@@ -101,6 +101,14 @@ enum FileBytes {
     return dictionary
   }
 
+  /// The lines of a text file: split at "\n", each line without a trailing "\r", so that a file saved with
+  /// CRLF line endings reads as its LF twin. (Splitting a `String` at the Character "\n" would not split
+  /// "\r\n", which Swift treats as one Character.)
+  static func lines(_ data: Data) -> [Substring] {
+    String(decoding: data, as: UTF8.self).unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+      .map { line in Substring(line.last == "\r" ? line.dropLast() : line) }
+  }
+
   /// Writes `data` atomically (temporary file + rename).
   static func writeAtomically(_ data: Data, to path: String) throws {
     do {

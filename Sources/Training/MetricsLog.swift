@@ -77,7 +77,7 @@ public final class MetricsLog {
   public func records() -> [MetricRecord] {
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
     let decoder = JSONDecoder()
-    return text.split(separator: "\n").compactMap { try? decoder.decode(MetricRecord.self, from: Data($0.utf8)) }
+    return TextLines.split(text).compactMap { try? decoder.decode(MetricRecord.self, from: Data($0.utf8)) }
   }
 
   /// Drops records after `step` (a resumed run rewrites what follows) and returns those kept.

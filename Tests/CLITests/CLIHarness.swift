@@ -1,9 +1,10 @@
 import Foundation
+import Testing
 
 /// Runs the built `frontier` executable as a subprocess.
 enum CLIHarness {
   /// The `frontier` binary: `FRONTIER_BINARY`, else beside the test bundle, else `<package>/.build/release`.
-  /// Nil (with the reason printed) when none exists, so that tests skip.
+  /// Nil when none exists; tests that run it are gated on ``hasBinary`` and skip with ``binaryAbsent``.
   static let binary: String? = {
     var candidates: [String] = []
     if let env = ProcessInfo.processInfo.environment["FRONTIER_BINARY"], !env.isEmpty { candidates.append(env) }
@@ -18,10 +19,18 @@ enum CLIHarness {
     let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
       .deletingLastPathComponent()
     candidates.append(package.appendingPathComponent(".build/release/frontier").path)
-    if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
-    print("skipping: no frontier binary (looked at \(candidates.joined(separator: ", "))); run swift build -c release")
-    return nil
+    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
   }()
+
+  /// Whether ``binary`` was found.
+  static let hasBinary = binary != nil
+
+  /// Why a test that runs the binary is skipped.
+  static let binaryAbsent: Comment =
+    "needs the frontier binary (swift build -c release, or set FRONTIER_BINARY to its path)"
+
+  /// `mpirun` on the PATH, for the multi-rank tests.
+  static let mpirun = onPath("mpirun")
 
   /// What a finished process left behind.
   struct Outcome {

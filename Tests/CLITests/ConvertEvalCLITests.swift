@@ -8,7 +8,7 @@ import Testing
 
   /// Greedy ids of 40 tokens after "Once upon a time" from `model`.
   static func greedyIDs(_ model: String, _ extra: [String] = []) throws -> String {
-    guard let (_, _, tokenizer) = setup else { return "" }
+    let (_, _, tokenizer) = try #require(setup)
     let result = try CLIHarness.frontier(
       [
         "generate", "--model", model, "--tokenizer", tokenizer, "--prompt", "Once upon a time", "--temperature", "0",

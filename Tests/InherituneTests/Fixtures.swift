@@ -44,6 +44,14 @@ enum Parents {
   static let ids = Tensor(indices: [1, 5, 2, 12, 7, 0, 3], shape: [1, 7])
 }
 
+extension LoadedModel {
+  /// The GPT-2 inside, or nil for another kind (unwrap with `#require`, so a wrong kind fails the test).
+  var gpt2: GPT2? {
+    if case .gpt2(let model) = self { return model }
+    return nil
+  }
+}
+
 /// The logits of `model` for ``Parents/ids``.
 func logits(_ model: LoadedModel) throws -> [Float] {
   try model.languageModel!.logits(Parents.ids, state: nil).floats

@@ -32,15 +32,18 @@ import Testing
 
   @Test func lastBlocksKeepTheirAttentionScale() throws {
     let parent = try Parents.gpt2()
-    guard case .gpt2(let p) = parent else { return }
+    let p = try #require(parent.gpt2, "Parents.gpt2() is not a GPT-2")
     var options = InheritanceOptions.everything
     options.blockChoice = .last
     let student = try Inheritune.makeStudent(from: parent, layers: 2, options: options, seed: 3)
-    guard case .gpt2(let s) = student.model else { return }
+    let s = try #require(student.model.gpt2, "the student of a GPT-2 is not a GPT-2")
     #expect(student.parentBlocks == [2, 3])
+    // The expected scales come from the parent's config and the formula 1/√D · 1/(ℓ + 1), with ℓ the parent
+    // layer index of each of the last two blocks, not from any block's own field.
     let headScale = 1 / Float(p.config.width / p.config.heads).squareRoot()
-    #expect(s.blocks.map(\.attention.scale) == [headScale / 3, headScale / 4])
-    #expect(s.blocks.map(\.attention.scale) == [p.blocks[2].attention.scale, p.blocks[3].attention.scale])
+    let expectedScales = ((p.config.layers - 2)..<p.config.layers).map { layer in headScale / Float(layer + 1) }
+    #expect(expectedScales == [headScale / 3, headScale / 4])
+    #expect(s.blocks.map(\.attention.scale) == expectedScales)
     // The student computes the parent's blocks 2 and 3 (with the parent's scales).
     try truncate(parent, to: 2..<4)
     #expect(try logits(student.model) == logits(parent))
@@ -50,6 +53,7 @@ import Testing
     try student.save(to: directory)
     let reloaded = try GPT2(contentsOf: directory)
     #expect(reloaded.blocks.map(\.attention.layerIndex) == [2, 3])
+    #expect(reloaded.blocks.map(\.attention.scale) == expectedScales)
     #expect(try reloaded(Parents.ids).floats == logits(student.model))
   }
 
@@ -58,7 +62,7 @@ import Testing
     options.blockParts = .mlp
     options.blockChoice = .last
     let student = try Inheritune.makeStudent(from: try Parents.gpt2(), layers: 2, options: options)
-    guard case .gpt2(let s) = student.model else { return }
+    let s = try #require(student.model.gpt2, "the student of a GPT-2 is not a GPT-2")
     #expect(s.blocks.map(\.attention.layerIndex) == [0, 1])
   }
 
@@ -66,7 +70,7 @@ import Testing
     let parent = try Parents.gpt2()
     let before = parent.module.parameters()
     let student = try Inheritune.makeStudent(from: parent, layers: 2, seed: 4)
-    guard case .gpt2(let s) = student.model else { return }
+    let s = try #require(student.model.gpt2, "the student of a GPT-2 is not a GPT-2")
     #expect(s.head == nil)
     #expect(!s.namedParameters().contains { $0.path.hasPrefix("lm_head") })
     let inherited = s.tokenEmbedding.weight.floats

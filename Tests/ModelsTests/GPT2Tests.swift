@@ -8,8 +8,9 @@ import TestSupport
 import Testing
 
 @Suite struct GPT2Tests {
-  @Test func tinyGPT2MatchesTransformers() throws {
-    guard let fixture = try Fixture("tiny_gpt2") else { return }
+  @Test(.enabled(if: Fixture.isPresent("tiny_gpt2"), Fixture.absent("tiny_gpt2")))
+  func tinyGPT2MatchesTransformers() throws {
+    let fixture = try #require(try Fixture("tiny_gpt2"))
     let model = try GPT2(contentsOf: fixture.directory)
     #expect(model.head == nil)
     try checkCausalFixture(fixture, model)
@@ -73,8 +74,9 @@ import Testing
     #expect(try model(ids).floats == loaded(ids).floats)
   }
 
-  @Test func readsKeysWithoutTransformerPrefix() throws {
-    guard let fixture = try Fixture("tiny_gpt2") else { return }
+  @Test(.enabled(if: Fixture.isPresent("tiny_gpt2"), Fixture.absent("tiny_gpt2")))
+  func readsKeysWithoutTransformerPrefix() throws {
+    let fixture = try #require(try Fixture("tiny_gpt2"))
     let dir = temporaryPath("gpt2-noprefix")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

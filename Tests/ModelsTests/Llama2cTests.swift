@@ -86,10 +86,18 @@ private func littleEndian<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeB
 private func floatBytes(_ v: [Float]) -> [UInt8] { v.flatMap { littleEndian($0.bitPattern) } }
 
 @Suite struct Llama2cTests {
-  @Test func stories260KGreedyMatchesLlama2c() throws {
-    guard let bin = SharedData.data("llama2c/stories260K.bin"), let tok = SharedData.data("llama2c/tok512.bin"),
-      let goldenPath = SharedData.reference("llama2c/stories260K_greedy.json")
-    else { return }
+  static let hasStories260K = SharedData.has(data: "llama2c/stories260K.bin")
+  static let stories260KAbsent: Comment = "needs data/llama2c/stories260K.bin (\(SharedData.hint))"
+
+  @Test(
+    .enabled(
+      if: SharedData.has(data: "llama2c/stories260K.bin") && SharedData.has(data: "llama2c/tok512.bin")
+        && SharedData.hasReference("llama2c/stories260K_greedy.json"),
+      "needs data/llama2c/stories260K.bin, tok512.bin and reference/llama2c/stories260K_greedy.json"))
+  func stories260KGreedyMatchesLlama2c() throws {
+    let bin = try #require(SharedData.data("llama2c/stories260K.bin"))
+    let tok = try #require(SharedData.data("llama2c/tok512.bin"))
+    let goldenPath = try #require(SharedData.reference("llama2c/stories260K_greedy.json"))
     let model = try Llama(llama2cPath: bin)
     #expect(model.config.ropeInterleaved && model.config.tiedEmbeddings)
     let tokenizer = try TestTokenizer(path: tok, vocabularySize: model.vocabularySize)
@@ -106,8 +114,9 @@ private func floatBytes(_ v: [Float]) -> [UInt8] { v.flatMap { littleEndian($0.b
     }
   }
 
-  @Test func versionedFormatsAndHFExportAgree() throws {
-    guard let bin = SharedData.data("llama2c/stories260K.bin") else { return }
+  @Test(.enabled(if: Self.hasStories260K, Self.stories260KAbsent))
+  func versionedFormatsAndHFExportAgree() throws {
+    let bin = try #require(SharedData.data("llama2c/stories260K.bin"))
     let model = try Llama(llama2cPath: bin)
     let h = try Llama2cCheckpoint(path: bin).header
     let p = model.parameters()
@@ -168,8 +177,9 @@ private func floatBytes(_ v: [Float]) -> [UInt8] { v.flatMap { littleEndian($0.b
     expectClose(try hf(ids).floats, reference, atol: 1e-5, "HF export vs llama2.c")
   }
 
-  @Test func corruptFilesAreClearErrors() throws {
-    guard let bin = SharedData.data("llama2c/stories260K.bin") else { return }
+  @Test(.enabled(if: Self.hasStories260K, Self.stories260KAbsent))
+  func corruptFilesAreClearErrors() throws {
+    let bin = try #require(SharedData.data("llama2c/stories260K.bin"))
     let good = [UInt8](try Data(contentsOf: URL(fileURLWithPath: bin)))
     let dir = temporaryPath("llama2c-corrupt")
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -9,8 +9,9 @@ import Testing
 @testable import Models
 
 @Suite struct LlamaTests {
-  @Test func tinyLlamaMatchesTransformers() throws {
-    guard let fixture = try Fixture("tiny_llama") else { return }
+  @Test(.enabled(if: Fixture.isPresent("tiny_llama"), Fixture.absent("tiny_llama")))
+  func tinyLlamaMatchesTransformers() throws {
+    let fixture = try #require(try Fixture("tiny_llama"))
     let model = try Llama(contentsOf: fixture.directory)
     #expect(model.config.kvHeads < model.config.heads)
     try checkCausalFixture(fixture, model)
@@ -135,8 +136,9 @@ import Testing
     }
   }
 
-  @Test func configMismatchNamesTensorAndShapes() throws {
-    guard let fixture = try Fixture("tiny_llama") else { return }
+  @Test(.enabled(if: Fixture.isPresent("tiny_llama"), Fixture.absent("tiny_llama")))
+  func configMismatchNamesTensorAndShapes() throws {
+    let fixture = try #require(try Fixture("tiny_llama"))
     let dir = temporaryPath("llama-mismatch")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

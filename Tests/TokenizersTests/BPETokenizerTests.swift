@@ -5,10 +5,13 @@ import Testing
 @testable import Tokenizers
 
 @Suite struct BPETokenizerTests {
-  @Test func gpt2GoldensMatchExactly() throws {
-    guard let tokenizer = Fixtures.gpt2,
-      let path = SharedData.reference("fixtures/tokenizers/tokenizer_goldens.json")
-    else { return }
+  @Test(
+    .enabled(
+      if: Fixtures.hasGPT2 && SharedData.hasReference("fixtures/tokenizers/tokenizer_goldens.json"),
+      "needs GPT-2's vocab/merges and reference/fixtures/tokenizers/tokenizer_goldens.json (\(SharedData.hint))"))
+  func gpt2GoldensMatchExactly() throws {
+    let tokenizer = try #require(Fixtures.gpt2)
+    let path = try #require(SharedData.reference("fixtures/tokenizers/tokenizer_goldens.json"))
     let cases = try Fixtures.json(path)["cases"] as? [[String: Any]] ?? []
     #expect(cases.count >= 40)
     for c in cases {
@@ -22,11 +25,15 @@ import Testing
     }
   }
 
-  @Test func llamaCppVectorsMatchExactly() throws {
-    guard let tokenizer = Fixtures.gpt2,
-      let inputPath = SharedData.data("gpt2_tokenizer/ggml-vocab-gpt-2.gguf.inp"),
-      let outputPath = SharedData.data("gpt2_tokenizer/ggml-vocab-gpt-2.gguf.out")
-    else { return }
+  @Test(
+    .enabled(
+      if: Fixtures.hasGPT2 && SharedData.has(data: "gpt2_tokenizer/ggml-vocab-gpt-2.gguf.inp")
+        && SharedData.has(data: "gpt2_tokenizer/ggml-vocab-gpt-2.gguf.out"),
+      "needs GPT-2's vocab/merges and data/gpt2_tokenizer/ggml-vocab-gpt-2.gguf.inp/.out (\(SharedData.hint))"))
+  func llamaCppVectorsMatchExactly() throws {
+    let tokenizer = try #require(Fixtures.gpt2)
+    let inputPath = try #require(SharedData.data("gpt2_tokenizer/ggml-vocab-gpt-2.gguf.inp"))
+    let outputPath = try #require(SharedData.data("gpt2_tokenizer/ggml-vocab-gpt-2.gguf.out"))
     var inputs = try String(contentsOfFile: inputPath, encoding: .utf8).components(
       separatedBy: "\n__ggml_vocab_test__\n")
     var outputs = try String(contentsOfFile: outputPath, encoding: .utf8).components(separatedBy: "\n")
@@ -40,10 +47,15 @@ import Testing
     }
   }
 
-  @Test func tiktokenAndTokenizerJSONAgreeWithVocabAndMerges() throws {
-    guard let tokenizer = Fixtures.gpt2, let path = SharedData.data("gpt2_tokenizer/gpt2.tiktoken"),
-      let shakespeare = SharedData.data("tinyshakespeare/input.txt")
-    else { return }
+  @Test(
+    .enabled(
+      if: Fixtures.hasGPT2 && SharedData.has(data: "gpt2_tokenizer/gpt2.tiktoken")
+        && SharedData.has(data: "tinyshakespeare/input.txt"),
+      "needs GPT-2's vocab/merges/gpt2.tiktoken and data/tinyshakespeare/input.txt (\(SharedData.hint))"))
+  func tiktokenAndTokenizerJSONAgreeWithVocabAndMerges() throws {
+    let tokenizer = try #require(Fixtures.gpt2)
+    let path = try #require(SharedData.data("gpt2_tokenizer/gpt2.tiktoken"))
+    let shakespeare = try #require(SharedData.data("tinyshakespeare/input.txt"))
     let tiktoken = try BPETokenizer(tiktokenFile: path, specialTokens: ["<|endoftext|>": 50256])
     #expect(tiktoken.vocabularySize == 50257)
     let text =
@@ -62,8 +74,9 @@ import Testing
     #expect(reloaded.vocabularySize == tokenizer.vocabularySize)
   }
 
-  @Test func roundTripsRandomUnicode() throws {
-    guard let tokenizer = Fixtures.gpt2 else { return }
+  @Test(.enabled(if: Fixtures.hasGPT2, Fixtures.gpt2Absent))
+  func roundTripsRandomUnicode() throws {
+    let tokenizer = try #require(Fixtures.gpt2)
     var rng = SplitMix(state: 7)
     for length in [0, 1, 2, 5, 17, 64, 300] {
       for _ in 0..<20 {
@@ -75,8 +88,9 @@ import Testing
     }
   }
 
-  @Test func heapAndScanMergesAgree() throws {
-    guard let tokenizer = Fixtures.gpt2 else { return }
+  @Test(.enabled(if: Fixtures.hasGPT2, Fixtures.gpt2Absent))
+  func heapAndScanMergesAgree() throws {
+    let tokenizer = try #require(Fixtures.gpt2)
     var rng = SplitMix(state: 3)
     var words: [[UInt8]] = [Array("antidisestablishmentarianism".utf8), Array(String(repeating: " ", count: 70).utf8)]
     for _ in 0..<200 { words.append(Array(randomUnicodeText(&rng, length: 1 + Int(rng.next() % 40)).utf8)) }
@@ -85,8 +99,9 @@ import Testing
     }
   }
 
-  @Test func specialTokensAreRecognisedAndSkippable() throws {
-    guard let tokenizer = Fixtures.gpt2 else { return }
+  @Test(.enabled(if: Fixtures.hasGPT2, Fixtures.gpt2Absent))
+  func specialTokensAreRecognisedAndSkippable() throws {
+    let tokenizer = try #require(Fixtures.gpt2)
     let ids = tokenizer.encode("a<|endoftext|>b")
     #expect(ids == [64, 50256, 65])
     #expect(tokenizer.decode(ids) == "a<|endoftext|>b")

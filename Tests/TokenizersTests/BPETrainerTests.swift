@@ -22,8 +22,12 @@ import Testing
     #expect(tokenizer.encode("lowest<|endoftext|>") == [108, 111, 258, 260])
   }
 
-  @Test func savedTokenizerJSONLoadsBackIdentically() throws {
-    guard let shakespeare = SharedData.data("tinyshakespeare/input.txt") else { return }
+  @Test(
+    .enabled(
+      if: SharedData.has(data: "tinyshakespeare/input.txt"), "needs data/tinyshakespeare/input.txt (\(SharedData.hint))"
+    ))
+  func savedTokenizerJSONLoadsBackIdentically() throws {
+    let shakespeare = try #require(SharedData.data("tinyshakespeare/input.txt"))
     let text = String(try String(contentsOfFile: shakespeare, encoding: .utf8).prefix(100_000))
     let tokenizer = try BPETrainer(vocabularySize: 600).train(texts: [text, "<|endoftext|>", "café 🙂"])
     #expect(tokenizer.vocabularySize == 600)
@@ -88,15 +92,28 @@ import Testing
     return merges
   }
 
-  @Test func incrementalCountsEqualFullRecounting() throws {
-    var rng = SplitMix(state: 21)
-    var text = "aaaa aaa aa a banana bandana ananas  \n\n the then there's they're\t"
-    if let path = SharedData.data("tinystories/tinystories_sample.cs336.txt") {
-      text += try String(contentsOfFile: path, encoding: .utf8)
-    }
-    text += randomUnicodeText(&rng, length: 300)
+  /// The trainer's 150 merges of `text` against the naive recount.
+  func expectIncrementalCountsEqualFullRecounting(_ text: String) throws {
     let tokenizer = try BPETrainer(vocabularySize: 256 + 150, specialTokens: []).train(texts: [text])
     let got = tokenizer.mergeList.map { tokenizer.tokenBytes[$0.0] + [0xFF] + tokenizer.tokenBytes[$0.1] }
     #expect(got == naiveMerges(text, count: 150))
+  }
+
+  static let handText = "aaaa aaa aa a banana bandana ananas  \n\n the then there's they're\t"
+
+  @Test func incrementalCountsEqualFullRecounting() throws {
+    var rng = SplitMix(state: 21)
+    try expectIncrementalCountsEqualFullRecounting(Self.handText + randomUnicodeText(&rng, length: 300))
+  }
+
+  @Test(
+    .enabled(
+      if: SharedData.has(data: "tinystories/tinystories_sample.cs336.txt"),
+      "needs data/tinystories/tinystories_sample.cs336.txt (\(SharedData.hint))"))
+  func incrementalCountsEqualFullRecountingOnTinyStories() throws {
+    var rng = SplitMix(state: 21)
+    let path = try #require(SharedData.data("tinystories/tinystories_sample.cs336.txt"))
+    let stories = try String(contentsOfFile: path, encoding: .utf8)
+    try expectIncrementalCountsEqualFullRecounting(Self.handText + stories + randomUnicodeText(&rng, length: 300))
   }
 }

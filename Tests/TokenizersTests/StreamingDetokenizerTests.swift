@@ -1,14 +1,17 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Tokenizers
 
 @Suite struct StreamingDetokenizerTests {
-  @Test func streamedTextEqualsFullDecodeAndNeverSplitsCharacters() throws {
+  @Test(
+    .enabled(
+      if: Fixtures.hasGPT2 && Fixtures.hasTok512,
+      "needs GPT-2's vocab/merges and data/llama2c/tok512.bin (\(SharedData.hint))"))
+  func streamedTextEqualsFullDecodeAndNeverSplitsCharacters() throws {
     var rng = SplitMix(state: 9)
-    var tokenizers: [any Tokenizer] = []
-    if let t = Fixtures.gpt2 { tokenizers.append(t) }
-    if let t = Fixtures.tok512 { tokenizers.append(t) }
+    let tokenizers: [any Tokenizer] = [try #require(Fixtures.gpt2), try #require(Fixtures.tok512)]
     for tokenizer in tokenizers {
       for _ in 0..<20 {
         let text = randomUnicodeText(&rng, length: 60).replacingOccurrences(of: "\0", with: "")
@@ -24,8 +27,9 @@ import Testing
     }
   }
 
-  @Test func emojiSplitOverByteTokensIsHeldBack() throws {
-    guard let tokenizer = Fixtures.gpt2 else { return }
+  @Test(.enabled(if: Fixtures.hasGPT2, Fixtures.gpt2Absent))
+  func emojiSplitOverByteTokensIsHeldBack() throws {
+    let tokenizer = try #require(Fixtures.gpt2)
     let ids = tokenizer.encode("🙂")  // several byte tokens
     #expect(ids.count > 1)
     var stream = StreamingDetokenizer(tokenizer: tokenizer)

@@ -60,17 +60,26 @@ import Testing
     expectOneLine({ _ = try BPETokenizer(tiktokenFile: merges) }, mentioning: ["line 1"])
   }
 
-  @Test func loaderPicksTheFormat() throws {
-    if let path = SharedData.data("llama2c/tok512.bin") {
-      #expect(try TokenizerLoader.load(path).vocabularySize == 512)
-    }
-    if let path = SharedData.data("gpt2_tokenizer/gpt2.tiktoken") {
-      let tokenizer = try TokenizerLoader.load(path)
-      #expect(tokenizer.vocabularySize == 50257)
-      #expect(tokenizer.encode("Hello world") == [15496, 995])
-    }
-    if let path = Fixtures.miniLMTokenizerPath {
-      #expect(try TokenizerLoader.load(path) is WordPieceTokenizer)
-    }
+  @Test(.enabled(if: Fixtures.hasTok512, Fixtures.tok512Absent))
+  func loaderPicksTheLlama2cFormat() throws {
+    let path = try #require(SharedData.data("llama2c/tok512.bin"))
+    #expect(try TokenizerLoader.load(path).vocabularySize == 512)
+  }
+
+  @Test(
+    .enabled(
+      if: SharedData.has(data: "gpt2_tokenizer/gpt2.tiktoken"),
+      "needs data/gpt2_tokenizer/gpt2.tiktoken (\(SharedData.hint))"))
+  func loaderPicksTheTiktokenFormat() throws {
+    let path = try #require(SharedData.data("gpt2_tokenizer/gpt2.tiktoken"))
+    let tokenizer = try TokenizerLoader.load(path)
+    #expect(tokenizer.vocabularySize == 50257)
+    #expect(tokenizer.encode("Hello world") == [15496, 995])
+  }
+
+  @Test(.enabled(if: Fixtures.hasMiniLMTokenizer, Fixtures.miniLMAbsent))
+  func loaderPicksTheWordPieceFormat() throws {
+    let path = try #require(Fixtures.miniLMTokenizerPath)
+    #expect(try TokenizerLoader.load(path) is WordPieceTokenizer)
   }
 }

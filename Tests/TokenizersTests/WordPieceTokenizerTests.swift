@@ -20,11 +20,15 @@ import Testing
     return (0..<shape[0]).map { Array(values[($0 * shape[1])..<(($0 + 1) * shape[1])]) }
   }
 
-  @Test func miniLMGoldensMatchExactly() throws {
-    guard let tokenizerPath = Fixtures.miniLMTokenizerPath,
-      let expectedPath = SharedData.reference("fixtures/minilm_l6_v2/expected.json"),
-      let tensorsPath = SharedData.reference("fixtures/minilm_l6_v2/expected.safetensors")
-    else { return }
+  @Test(
+    .enabled(
+      if: Fixtures.hasMiniLMTokenizer && SharedData.hasReference("fixtures/minilm_l6_v2/expected.json")
+        && SharedData.hasReference("fixtures/minilm_l6_v2/expected.safetensors"),
+      "needs the MiniLM tokenizer.json (FRONTIER_MINILM) and reference/fixtures/minilm_l6_v2/expected.*"))
+  func miniLMGoldensMatchExactly() throws {
+    let tokenizerPath = try #require(Fixtures.miniLMTokenizerPath)
+    let expectedPath = try #require(SharedData.reference("fixtures/minilm_l6_v2/expected.json"))
+    let tensorsPath = try #require(SharedData.reference("fixtures/minilm_l6_v2/expected.safetensors"))
     let tokenizer = try WordPieceTokenizer(tokenizerJSON: tokenizerPath)
     let json = try Fixtures.json(expectedPath)
     let sentences = json["sentences"] as? [String] ?? []
@@ -40,8 +44,9 @@ import Testing
     #expect(tokenizer.vocabularySize == 30522)
   }
 
-  @Test func normalisationSplittingAndUnknownWords() throws {
-    guard let path = Fixtures.miniLMTokenizerPath else { return }
+  @Test(.enabled(if: Fixtures.hasMiniLMTokenizer, Fixtures.miniLMAbsent))
+  func normalisationSplittingAndUnknownWords() throws {
+    let path = try #require(Fixtures.miniLMTokenizerPath)
     let tokenizer = try WordPieceTokenizer(tokenizerJSON: path)
     func tokens(_ text: String) -> [String] {
       tokenizer.encode(text, addSpecialTokens: false).map { tokenizer.token(for: $0) ?? "?" }

@@ -56,4 +56,18 @@ import Testing
     #expect(log.records() == kept)
     #expect(ProgressReporter.duration(3725) == "1h02m" && ProgressReporter.duration(65) == "1m05s")
   }
+
+  /// A metrics log whose lines end in CRLF (edited on Windows) reads like its LF twin.
+  @Test func metricsLogWithCRLFReadsLikeLF() throws {
+    let dir = try temporaryDirectory("metrics-crlf")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let lf = MetricsLog(path: dir + "/lf.jsonl")
+    for s in 1...3 { try lf.append(MetricRecord(step: s, split: .train, loss: Float(s) / 2)) }
+    let text = try String(contentsOfFile: lf.path, encoding: .utf8)
+    try text.replacingOccurrences(of: "\n", with: "\r\n").write(
+      toFile: dir + "/crlf.jsonl", atomically: true, encoding: .utf8)
+    let crlf = MetricsLog(path: dir + "/crlf.jsonl")
+    #expect(lf.records().count == 3)
+    #expect(crlf.records() == lf.records())
+  }
 }

@@ -178,7 +178,8 @@ struct GenerationRequest {
       guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
         throw CLIError("\(file): cannot read the prompt file as UTF-8 text; check the path")
       }
-      prompt = text
+      // A file saved with CRLF line endings prompts like its LF twin.
+      prompt = text.replacingOccurrences(of: "\r\n", with: "\n")
     }
     if let text = args.string("prompt-ids") {
       guard prompt == nil else { throw UsageError(message: "\(command): pass --prompt or --prompt-ids, not both") }

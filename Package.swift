@@ -95,7 +95,10 @@ let package = Package(
       swiftSettings: cpuFlags),
     .testTarget(name: "DistributedTests", dependencies: ["Distributed"], swiftSettings: cpuFlags),
     .testTarget(
-      name: "CLITests", dependencies: ["Checkpoints", "Generation", "Models", "Tokenizers", "TestSupport"],
+      name: "CLITests",
+      dependencies: [
+        "Checkpoints", "Data", "Generation", "Models", "NN", "TensorCore", "Tokenizers", "Training", "TestSupport",
+      ],
       swiftSettings: cpuFlags),
     .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"], swiftSettings: cpuFlags),
     .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"], swiftSettings: cpuFlags),

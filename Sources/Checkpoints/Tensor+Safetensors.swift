@@ -43,7 +43,7 @@ extension Module {
   /// Loads parameters from a safetensors file as owned float32 copies.
   ///
   /// With `strict`, every parameter must be in the file and every tensor in the file must be a parameter.
-  /// Shapes must match. Parameters that share storage (tied weights) may be stored once.
+  /// Shapes must match and values be finite. Parameters that share storage (tied weights) may be stored once.
   public func loadSafetensors(from path: String, strict: Bool = true) throws {
     let file = try SafetensorsFile(path: path)
     // Keeps the current tensors alive so that storage identities stay unique while we swap them.
@@ -61,6 +61,11 @@ extension Module {
             remedy: "check that the configuration matches the checkpoint")
         }
         let t = try file.tensor(p.path).converted(to: .float32).copied()
+        if let index = t.firstNonFiniteIndex() {
+          throw CheckpointError(
+            path: path, problem: "tensor \(p.path) holds a non-finite value (NaN or infinity) at element \(index)",
+            remedy: "the checkpoint is corrupt or diverged; restore it or use an earlier one")
+        }
         used.insert(p.path)
         loaded[id] = t
         p.box.setTensor(t)
@@ -95,11 +100,39 @@ public enum OptimizerState {
     try SafetensorsWriter.write(records, metadata: ["format": "frontier-optimizer"], to: path)
   }
 
-  /// Restores state written by ``save(_:to:)``.
-  public static func load(_ optimizer: Optimizer, from path: String) throws {
+  /// Restores state written by ``save(_:to:)``: every value must be finite and, with `model`, every saved
+  /// tensor (`m.<path>`, `v.<path>`, `buf.<path>`; besides `step`) must belong to a trainable parameter of
+  /// `model` and have its shape, so that a corrupt or foreign state is an error naming the file, not a wrong
+  /// update.
+  public static func load(_ optimizer: Optimizer, from path: String, for model: Module? = nil) throws {
     let file = try SafetensorsFile(path: path)
+    let tensors = try file.tensors()
+    for (name, tensor) in tensors.sorted(by: { $0.key < $1.key }) {
+      if let index = tensor.converted(to: .float32).firstNonFiniteIndex() {
+        throw CheckpointError(
+          path: path, problem: "optimizer state \(name) holds a non-finite value (NaN or infinity) at element \(index)",
+          remedy: "the checkpoint is corrupt or diverged; restore it or use an earlier one")
+      }
+    }
+    if let model {
+      var shapes: [String: [Int]] = [:]
+      for p in model.trainableParameters() { if let t = p.box.tensor { shapes[p.path] = t.shape } }
+      for (name, tensor) in tensors.sorted(by: { $0.key < $1.key }) where name != "step" {
+        let parameter = name.split(separator: ".", maxSplits: 1).last.map(String.init) ?? name
+        guard let shape = shapes[parameter], name.contains(".") else {
+          throw CheckpointError(
+            path: path, problem: "holds optimizer state \(name) for no trainable parameter of the model",
+            remedy: "use the optimizer state saved with this model")
+        }
+        guard tensor.shape == shape else {
+          throw CheckpointError(
+            path: path, problem: "holds optimizer state \(name) of shape \(tensor.shape) for a parameter of \(shape)",
+            remedy: "use the optimizer state saved with this model")
+        }
+      }
+    }
     do {
-      try optimizer.loadState(try file.tensors())
+      try optimizer.loadState(tensors)
     } catch let error as TensorError {
       throw CheckpointError(path: path, problem: "is not a usable optimizer state (\(error.message))")
     }

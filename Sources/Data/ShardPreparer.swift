@@ -199,16 +199,35 @@ public enum ShardPreparer {
     try AtomicFile.write([UInt8](data), to: (directory as NSString).appendingPathComponent("meta.json"))
   }
 
-  /// Reads `meta.json` from a prepared directory.
+  /// Reads `meta.json` from a prepared directory and checks its values: a positive vocabulary that the token
+  /// width can hold, an end-of-text id inside it, counts that are not negative and at most as many held-out
+  /// documents as documents.
   public static func readMeta(from directory: String) throws -> PreparedDataset {
     let path = (directory as NSString).appendingPathComponent("meta.json")
     guard let data = FileManager.default.contents(atPath: path) else {
       throw DataError(path: path, problem: "is missing", remedy: "run `frontier prepare --out \(directory)` first")
     }
+    let meta: PreparedDataset
     do {
-      return try JSONDecoder().decode(PreparedDataset.self, from: data)
+      meta = try JSONDecoder().decode(PreparedDataset.self, from: data)
     } catch {
       throw DataError(path: path, problem: "is not a valid dataset description", remedy: "rerun `frontier prepare`")
     }
+    let widest = meta.width == .uint16 ? 1 << 16 : 1 << 32
+    var problem: String?
+    if !(1...widest).contains(meta.vocabularySize) {
+      problem = "vocabularySize \(meta.vocabularySize) is outside 1...\(widest) (what \(meta.width) ids hold)"
+    } else if let eos = meta.endOfText, !(0..<meta.vocabularySize).contains(eos) {
+      problem = "endOfText \(eos) is outside the vocabulary of \(meta.vocabularySize)"
+    } else if let (name, value) = [
+      ("trainTokens", meta.trainTokens), ("validationTokens", meta.validationTokens), ("documents", meta.documents),
+      ("validationDocuments", meta.validationDocuments),
+    ].first(where: { $0.1 < 0 }) {
+      problem = "\(name) is \(value), a negative count"
+    } else if meta.validationDocuments > meta.documents {
+      problem = "validationDocuments \(meta.validationDocuments) exceeds documents \(meta.documents)"
+    }
+    if let problem { throw DataError(path: path, problem: problem, remedy: "rerun `frontier prepare`") }
+    return meta
   }
 }

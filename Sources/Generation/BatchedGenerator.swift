@@ -23,6 +23,13 @@ public struct BatchedGenerator {
     self.batchSize = batchSize
   }
 
+  /// Throws a ``GenerationError`` when `prompt` is empty, longer than the model's context or holds an id
+  /// outside its vocabulary: what ``generate(prompts:options:text:onFinish:)`` checks of every prompt first,
+  /// for a caller that can say where a prompt came from.
+  public func check(prompt: [Int]) throws {
+    try checkPrompt(prompt, vocabularySize: model.vocabularySize, limit: model.contextLength)
+  }
+
   /// Generates after each of `prompts` under `options`; results in prompt order. `text(i)` makes prompt
   /// i's text decoder (for stop strings and the result's text); `onFinish` sees each result as its
   /// sequence ends (in the order they end).

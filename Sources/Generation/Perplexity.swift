@@ -79,6 +79,11 @@ public struct SlidingWindowPerplexity {
       let loss = try predicting.crossEntropy(
         targets: Tensor(indices: targets, shape: [members.count, scored])
       ).item()
+      guard loss.isFinite else {
+        throw GenerationError(
+          "the model's loss on windows \(group + 1)...\(group + members.count) is \(loss), not a number of nats; "
+            + "its weights are corrupt or diverged")
+      }
       result.nats += Double(loss) * Double(targets.count)
       result.tokens += targets.count
       result.windows += members.count

@@ -45,10 +45,15 @@ public struct BERTConfiguration: HFConfiguration, Equatable {
   /// Checks that the sizes fit together.
   public func validate() throws {
     let t = "BERTConfiguration"
-    try configurationCheck(
-      [vocabularySize, hiddenSize, layers, heads, intermediateSize, contextLength, typeVocabularySize]
-        .allSatisfy { $0 > 0 }, t, "every size must be positive")
+    try checkSizes(
+      [
+        "vocab_size": vocabularySize, "hidden_size": hiddenSize, "num_hidden_layers": layers,
+        "num_attention_heads": heads, "intermediate_size": intermediateSize, "max_position_embeddings": contextLength,
+        "type_vocab_size": typeVocabularySize,
+      ], t)
     try configurationCheck(hiddenSize % heads == 0, t, "hidden_size \(hiddenSize) is not a multiple of \(heads)")
+    try configurationCheck(
+      layerNormEps.isFinite && layerNormEps >= 0, t, "layer_norm_eps \(layerNormEps) must be finite and >= 0")
   }
 
   private enum CodingKeys: String, CodingKey {
@@ -241,6 +246,16 @@ extension BERT {
   /// Builds the encoder that `checkpoint`'s config describes and copies its weights in.
   public convenience init(checkpoint: HFCheckpoint) throws {
     let config = try checkpoint.configuration(BERTConfiguration.self)
+    // Tensors that pin every size placeholders are allocated from, checked against the weights first.
+    let c = config.hiddenSize
+    try checkpoint.checkShapes(
+      [
+        ("embeddings.word_embeddings.weight", [config.vocabularySize, c]),
+        ("embeddings.position_embeddings.weight", [config.contextLength, c]),
+        ("embeddings.token_type_embeddings.weight", [config.typeVocabularySize, c]),
+        ("encoder.layer.0.intermediate.dense.weight", [config.intermediateSize, c]),
+        ("encoder.layer.\(config.layers - 1).output.LayerNorm.weight", [c]),
+      ], aliases: { ["bert." + $0] })
     let hasPooler =
       checkpoint.entry("pooler.dense.weight") != nil || checkpoint.entry("bert.pooler.dense.weight") != nil
     try self.init(placeholdersFor: config, pooler: hasPooler)

@@ -58,10 +58,14 @@ public struct GPT2Configuration: HFConfiguration, Equatable {
   /// Checks that the sizes fit together.
   public func validate() throws {
     let t = "GPT2Configuration"
-    try configurationCheck(
-      [vocabularySize, contextLength, width, layers, heads, mlpWidth].allSatisfy { $0 > 0 }, t,
-      "every size must be positive")
+    try checkSizes(
+      [
+        "vocab_size": vocabularySize, "n_positions": contextLength, "n_embd": width, "n_layer": layers,
+        "n_head": heads, "n_inner": innerWidth ?? 1,
+      ], t)
     try configurationCheck(width % heads == 0, t, "n_embd \(width) is not a multiple of n_head \(heads)")
+    try configurationCheck(
+      layerNormEps.isFinite && layerNormEps >= 0, t, "layer_norm_epsilon \(layerNormEps) must be finite and >= 0")
     if let indices = attentionLayerIndices {
       try configurationCheck(
         indices.count == layers && indices.allSatisfy { $0 >= 0 }, t,

@@ -113,17 +113,7 @@ public struct HFCheckpoint {
   public func load(into module: Module, aliases: (String) -> [String] = { _ in [] }) throws {
     for p in module.namedParameters() {
       guard let current = p.box.tensor else { continue }
-      guard let (file, entry) = ([p.path] + aliases(p.path)).lazy.compactMap({ self.entry($0) }).first else {
-        throw CheckpointError(
-          path: files.first?.path ?? directory, problem: "has no tensor \(p.path), which config.json implies",
-          remedy: "check that config.json belongs to these weights")
-      }
-      guard entry.shape == current.shape else {
-        throw CheckpointError(
-          path: file.path,
-          problem: "tensor \(entry.name) has shape \(entry.shape) but config.json implies \(current.shape)",
-          remedy: "use the config.json that came with these weights")
-      }
+      let (file, entry) = try matchingEntry(p.path, shape: current.shape, aliases: aliases)
       guard entry.dtype.isFloatingPoint else {
         throw CheckpointError(
           path: file.path, problem: "tensor \(entry.name) has dtype \(entry.dtype), not a float type",
@@ -131,6 +121,36 @@ public struct HFCheckpoint {
       }
       p.box.setTensor(try file.tensor(entry.name).converted(to: .float32).copied())
     }
+  }
+
+  /// Throws the error ``load(into:aliases:)`` would throw when one of `expected` (a tensor and the shape
+  /// `config.json` implies for it) is missing or shaped otherwise.
+  ///
+  /// A model calls it with a few tensors that pin every size of its configuration before it allocates
+  /// placeholders of those sizes: a corrupt config.json (a `vocab_size` of 10^18, say) is then an error naming
+  /// the tensor, not an allocation that traps or exhausts the machine's memory.
+  public func checkShapes(_ expected: [(name: String, shape: [Int])], aliases: (String) -> [String] = { _ in [] })
+    throws
+  {
+    for (name, shape) in expected { _ = try matchingEntry(name, shape: shape, aliases: aliases) }
+  }
+
+  /// The entry for parameter `name` (or one of its aliases), which must have `shape`.
+  private func matchingEntry(
+    _ name: String, shape: [Int], aliases: (String) -> [String]
+  ) throws -> (file: SafetensorsFile, entry: SafetensorsEntry) {
+    guard let found = ([name] + aliases(name)).lazy.compactMap({ self.entry($0) }).first else {
+      throw CheckpointError(
+        path: files.first?.path ?? directory, problem: "has no tensor \(name), which config.json implies",
+        remedy: "check that config.json belongs to these weights")
+    }
+    guard found.entry.shape == shape else {
+      throw CheckpointError(
+        path: found.file.path,
+        problem: "tensor \(found.entry.name) has shape \(found.entry.shape) but config.json implies \(shape)",
+        remedy: "use the config.json that came with these weights")
+    }
+    return found
   }
 
   /// One line for a JSON decoding failure: which key, and what was wrong.
@@ -176,6 +196,17 @@ func createDirectory(_ directory: String) throws {
   } catch {
     throw CheckpointError(
       path: directory, problem: "could not be created (\(error))", remedy: "choose a writable folder")
+  }
+}
+
+/// The largest size a configuration may state (vocabulary, width, layers, heads, context, ...): far above any
+/// real model's, and small enough that products of two sizes cannot overflow.
+let largestConfigurationSize = 1 << 24
+
+/// Throws, naming the first offending key, unless every size lies in 1 ... ``largestConfigurationSize``.
+func checkSizes(_ sizes: KeyValuePairs<String, Int>, _ type: String) throws {
+  for (key, size) in sizes where size < 1 || size > largestConfigurationSize {
+    throw TensorError(type, "\(key) is \(size); sizes must lie in 1...\(largestConfigurationSize)")
   }
 }
 

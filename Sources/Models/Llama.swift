@@ -68,12 +68,17 @@ public struct LlamaConfiguration: HFConfiguration, Equatable {
   /// Checks that the sizes fit together.
   public func validate() throws {
     let t = "LlamaConfiguration"
-    try configurationCheck(
-      [vocabularySize, hiddenSize, intermediateSize, layers, heads, kvHeads, headDimensions, contextLength]
-        .allSatisfy { $0 > 0 }, t, "every size must be positive")
+    try checkSizes(
+      [
+        "vocab_size": vocabularySize, "hidden_size": hiddenSize, "intermediate_size": intermediateSize,
+        "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": kvHeads,
+        "head_dim": headDimensions, "max_position_embeddings": contextLength,
+      ], t)
     try configurationCheck(heads % kvHeads == 0, t, "num_attention_heads \(heads) is not a multiple of \(kvHeads)")
     try configurationCheck(headDimensions % 2 == 0, t, "head_dim \(headDimensions) must be even for RoPE")
-    try configurationCheck(rmsNormEps >= 0 && ropeTheta > 0, t, "rms_norm_eps must be >= 0 and rope_theta > 0")
+    try configurationCheck(
+      rmsNormEps.isFinite && rmsNormEps >= 0 && ropeTheta.isFinite && ropeTheta > 0, t,
+      "rms_norm_eps (\(rmsNormEps)) must be finite and >= 0, rope_theta (\(ropeTheta)) finite and > 0")
   }
 
   private struct RopeParameters: Codable {

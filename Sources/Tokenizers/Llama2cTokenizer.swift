@@ -27,7 +27,8 @@ public final class Llama2cTokenizer: Tokenizer, @unchecked Sendable {
   public var unknownTokenID: Int? { pieces.isEmpty ? nil : 0 }
 
   /// Loads `path`. With `vocabularySize` nil, tokens are read until the end of the file.
-  /// Throws a one-line ``TokenizerError`` for a missing, truncated or malformed file.
+  /// Throws a one-line ``TokenizerError`` for a missing, truncated or malformed file, or one whose ids
+  /// 3...258 are not the byte pieces `<0x00>`...`<0xFF>` that encoding falls back to.
   public convenience init(path: String, vocabularySize: Int? = nil) throws {
     let data = try FileBytes.read(path)
     try self.init(data: data, vocabularySize: vocabularySize, source: path)
@@ -76,6 +77,21 @@ public final class Llama2cTokenizer: Tokenizer, @unchecked Sendable {
       pieces.append(Array(bytes[offset..<(offset + length)]))
       scores.append(Float(bitPattern: scoreBits))
       offset += length
+    }
+    // llama2.c's byte fallback (run.c's encode) emits byte b as id b + 3, so ids 3...258 must be the pieces
+    // <0x00>...<0xFF>: without them some text would encode to the wrong tokens or to none.
+    guard pieces.count >= 259 else {
+      throw TokenizerError(
+        path: source,
+        problem: "has \(pieces.count) tokens, fewer than <unk>, <s>, </s> and the 256 byte pieces (259) it must hold",
+        remedy: "pass a complete llama2.c tokenizer.bin file (and the right vocabulary size)")
+    }
+    if let b = (0..<256).first(where: { Self.rawByte(pieces[$0 + 3][...]) != UInt8($0) }) {
+      throw TokenizerError(
+        path: source,
+        problem: "token \(b + 3) is \(String(decoding: pieces[b + 3], as: UTF8.self).debugDescription), not the byte "
+          + "piece \(String(format: "<0x%02X>", b)) that llama2.c's byte fallback puts there",
+        remedy: "the file is corrupt or not a llama2.c tokenizer; pass a llama2.c tokenizer.bin file")
     }
     self.pieces = pieces
     self.scores = scores

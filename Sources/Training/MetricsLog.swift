@@ -73,16 +73,36 @@ public final class MetricsLog {
     try handle.write(contentsOf: line)
   }
 
-  /// Every record in the file (unreadable lines are skipped).
-  public func records() -> [MetricRecord] {
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+  /// Every record in the file, in order (none when the file does not exist yet).
+  ///
+  /// A last line without its newline (an append cut short) is dropped when it is not a record; any other
+  /// line that is not a record is an error naming the file and the line, so that a resumed run never
+  /// rewrites the log without it.
+  public func records() throws -> [MetricRecord] {
+    guard FileManager.default.fileExists(atPath: path) else { return [] }
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw TrainingError(path: path, problem: "cannot read the metrics log", remedy: "check its permissions")
+    }
+    let text = String(decoding: data, as: UTF8.self)
+    let lines = TextLines.split(text)  // CRLF reads like LF
     let decoder = JSONDecoder()
-    return TextLines.split(text).compactMap { try? decoder.decode(MetricRecord.self, from: Data($0.utf8)) }
+    var records: [MetricRecord] = []
+    for (number, line) in lines.enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+      do {
+        records.append(try decoder.decode(MetricRecord.self, from: Foundation.Data(line.utf8)))
+      } catch {
+        if number == lines.count - 1 { continue }  // no newline after it: an append cut short
+        throw TrainingError(
+          path: path, problem: "line \(number + 1) is not a metrics record",
+          remedy: "restore the line or delete it (and the records after it) before resuming")
+      }
+    }
+    return records
   }
 
   /// Drops records after `step` (a resumed run rewrites what follows) and returns those kept.
   public func truncate(afterStep step: Int) throws -> [MetricRecord] {
-    let kept = records().filter { $0.step <= step }
+    let kept = try records().filter { $0.step <= step }
     guard FileManager.default.fileExists(atPath: path) else { return kept }
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]

@@ -103,19 +103,30 @@ extension Trainer {
         path: statePath, problem: "the checkpoint's \(what) is \(old) but this run's is \(new)",
         remedy: "use the checkpoint's settings to resume, or start a new run")
     }
+    // A checkpoint folder is named after its step (step-NNNNNNNN), and no run saves beyond its last step.
+    let folderStep = Int((checkpoint as NSString).lastPathComponent.split(separator: "-").last ?? "")
+    guard state.step >= 0, state.step <= saved.steps, folderStep.map({ $0 == state.step }) ?? true else {
+      throw TrainingError(
+        path: statePath,
+        problem: "says step \(state.step), but the checkpoint is \((checkpoint as NSString).lastPathComponent) "
+          + "of a run of \(saved.steps) steps",
+        remedy: "restore state.json or resume from another checkpoint")
+    }
     guard state.model == modelDescription else {
       throw TrainingError(
         path: statePath, problem: "was written for a different model (\(state.model))",
         remedy: "use the same model settings as the checkpoint")
     }
     try model.loadSafetensors(from: (checkpoint as NSString).appendingPathComponent("model.safetensors"))
-    try OptimizerState.load(optimizer, from: (checkpoint as NSString).appendingPathComponent("optimizer.safetensors"))
+    try OptimizerState.load(
+      optimizer, from: (checkpoint as NSString).appendingPathComponent("optimizer.safetensors"), for: model)
     step = state.step
     sampler = WindowSampler(state: state.sampler, context: configuration.contextLength)
     generator = state.generator
     if let metrics {
       history = try metrics.truncate(afterStep: step)
     }
+    resumedCheckpoint = checkpoint
   }
 
   /// Draws `loss.svg` (train and validation loss against step) into the output folder.

@@ -37,6 +37,8 @@ public final class Trainer {
   public var progress: ProgressReporter
   /// Every train and validation record of this run (and of the run it resumed, from `metrics.jsonl`).
   public internal(set) var history: [MetricRecord] = []
+  /// The checkpoint this run resumed from, if any (named when training diverges).
+  public internal(set) var resumedCheckpoint: String?
 
   let forward: (Tensor, inout RandomGenerator) throws -> Tensor
   let trainShard: TokenShard
@@ -106,11 +108,7 @@ public final class Trainer {
     let (loss, gradients) = try nextGradients()
     let keys = gradients.keys.sorted()
     let norm = Float(keys.reduce(0.0) { $0 + gradients[$1]!.sumOfSquares() }.squareRoot())
-    guard loss.isFinite, norm.isFinite else {
-      throw TrainingError(
-        problem: "training diverged at step \(step + 1): loss \(loss), gradient norm \(norm)",
-        remedy: "lower the learning rate (--lr), enable clipping (--clip), or resume from an earlier checkpoint")
-    }
+    guard loss.isFinite, norm.isFinite else { throw diverged("loss \(loss), gradient norm \(norm)", at: step + 1) }
     let clip = configuration.gradientClip
     let scale: Float = clip > 0 && norm > clip ? clip / (norm + 1e-6) : 1
     optimizer.learningRate = schedule.rate(at: step)
@@ -202,6 +200,7 @@ public final class Trainer {
       if configuration.evaluationInterval > 0 && (step % configuration.evaluationInterval == 0 || step == target),
         let validation = try evaluate()
       {
+        guard validation.isFinite else { throw diverged("validation loss \(validation)", at: step) }
         try record(MetricRecord(step: step, split: .validation, loss: validation))
         progress.note(String(format: "step %d: validation loss %.4f", step, validation))
       }
@@ -212,6 +211,14 @@ public final class Trainer {
     progress.finish()
     if outputDirectory != nil && target > firstStep { try saveCheckpoint() }
     return results
+  }
+
+  /// Training diverged at `step` (`what` says how), naming the checkpoint the run resumed from, if any.
+  private func diverged(_ what: String, at step: Int) -> TrainingError {
+    TrainingError(
+      path: resumedCheckpoint ?? "",
+      problem: "training diverged at step \(step)\(resumedCheckpoint == nil ? "" : " after resuming from it"): \(what)",
+      remedy: "lower the learning rate (--lr), enable clipping (--clip), or resume from an earlier checkpoint")
   }
 
   private func record(_ entry: MetricRecord) throws {

@@ -50,8 +50,8 @@ import Testing
     #expect(firstLosses + secondLosses == wholeLosses)
     #expect(weights(secondModel) == weights(wholeModel))
     // The metrics log of the resumed run matches the uninterrupted one.
-    let a = MetricsLog(path: dir + "/a/metrics.jsonl").records().map { [$0.step, Int($0.loss.bitPattern)] }
-    let b = MetricsLog(path: dir + "/b/metrics.jsonl").records().map { [$0.step, Int($0.loss.bitPattern)] }
+    let a = try MetricsLog(path: dir + "/a/metrics.jsonl").records().map { [$0.step, Int($0.loss.bitPattern)] }
+    let b = try MetricsLog(path: dir + "/b/metrics.jsonl").records().map { [$0.step, Int($0.loss.bitPattern)] }
     #expect(a == b && a.count == 10)
   }
 

@@ -110,7 +110,10 @@ enum TinyModels {
     }
   }
 
-  @Test func afterARunTheFullCacheEqualsAFreshPrefillAndTheRetrievalTailCopiesIt() throws {
+  /// Drives the production ``RetrievalRefresh`` (what ``TriForceDecoder/run`` calls after every round) with
+  /// and without periodic rebuilds.
+  @Test(arguments: [nil, 16] as [Int?])
+  func afterARunTheFullCacheEqualsAFreshPrefillAndTheRetrievalTailCopiesIt(rebuildStride: Int?) throws {
     let target = try TinyModels.llama(seed: 6)
     let draft = try TinyModels.llama(seed: 7, width: 16, layers: 1, heads: 2, kvHeads: 1)
     let prompt = TinyModels.prompt(90)
@@ -119,22 +122,34 @@ enum TinyModels {
     let full = try target.makeQueryRecordingState(capacity: 160)
     let top = DecodingLevel(model: target, state: full, sampling: options.sampling, choices: choices)
     try top.prefill(prompt)
+    let builder = try RetrievalCache(budget: 8, chunk: 4)
     let middle = DecodingLevel(model: target, sampling: options.sampling, choices: choices)
-    try middle.replaceState(
-      try RetrievalCache(budget: 8, chunk: 4).build(from: full, extraCapacity: 64), tokens: top.tokens)
+    try middle.replaceState(try builder.build(from: full, extraCapacity: 64), tokens: top.tokens)
+    full.setRecordingQueries(rebuildStride != nil)
     let bottom = DecodingLevel(model: draft, sampling: options.sampling, choices: choices)
     try bottom.prefill(prompt)
     let inner = try SpeculativeDecoder(draft: bottom, verifier: middle, draftLength: 2, choices: choices)
     let decoder = try SpeculativeDecoder(draft: inner, verifier: top, draftLength: 4, choices: choices)
-    var copied = top.tokens.count
+    let refresh = RetrievalRefresh(
+      top: top, middle: middle, builder: builder, rebuildStride: rebuildStride, slack: 64,
+      copiedThrough: top.tokens.count, lastRebuild: prompt.count)
+    var last: [Int] = []
     let result = try decoder.generate(
       prompt: prompt, options: options, prefill: false,
       onRound: { context in
-        try middle.copyRows(from: top, positions: copied..<(context.count - 1))
-        copied = context.count - 1
+        last = context
+        try refresh(context)
       })
     let sequence = prompt + result.generation.tokens
     #expect(result.levels[0].proposed > result.levels[0].accepted, "the test needs rejections to exercise rollback")
+    if rebuildStride == nil {
+      #expect(refresh.rebuilds == 0)
+    } else {
+      #expect(refresh.rebuilds > 0, "the test needs a rebuild during the run")
+    }
+    // After the last round the retrieval cache stands for the whole sequence but its last token.
+    #expect(middle.tokens == Array(last.dropLast()))
+    #expect(refresh.copiedThrough == last.count - 1)
     // Roll the full cache back to the committed tokens (the level does this on its next call).
     try top.rollback(to: min(top.tokens.count, sequence.count - 1))
     let fresh = target.makeState(capacity: 160)
@@ -145,13 +160,45 @@ enum TinyModels {
       let a = try full.attention(layer).heldRows().keys.contiguous().floats
       let b = try fresh.attention(layer).heldRows().keys.contiguous().floats
       #expect(a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) })
-      // The retrieval cache's rows after its prompt selection are the full cache's rows, copied.
+      // The retrieval cache's rows after its latest selection are the full cache's rows, copied.
       let retrieval = try middle.state.attention(layer)
       let tail = retrieval.length - retrieval.fixedRows
       let sparse = try retrieval.heldRows().keys.sliced(axis: 2, retrieval.fixedRows..<retrieval.length)
         .contiguous().floats
-      let dense = try full.attention(layer).keys.sliced(axis: 2, 89..<(89 + tail)).contiguous().floats
-      #expect(sparse == dense)
+      let end = middle.state.position
+      let dense = try full.attention(layer).keys.sliced(axis: 2, (end - tail)..<end).contiguous().floats
+      #expect(sparse == dense, "layer \(layer)")
+      // Its selected rows are rows of the full cache (head by head), wherever the selection was made.
+      let (g, d) = (2, 8)
+      let selected = try retrieval.heldRows().keys.contiguous().floats  // [1, G, length, D]
+      for head in 0..<g {
+        let source = Set(
+          (0..<full.position).map { r in
+            Array(a[((head * full.position + r) * d)..<((head * full.position + r + 1) * d)])
+          })
+        let rows = (0..<retrieval.fixedRows).map { r in
+          Array(selected[((head * retrieval.length + r) * d)..<((head * retrieval.length + r + 1) * d)])
+        }
+        #expect(rows.allSatisfy { source.contains($0) }, "layer \(layer) head \(head)")
+      }
+    }
+  }
+
+  @Test func greedyTriForceWithRetrievalRebuildsEqualsGreedyDecoding() throws {
+    let target = try TinyModels.llama(seed: 1)
+    let draft = try TinyModels.llama(seed: 2, width: 16, layers: 1, heads: 2, kvHeads: 1)
+    let prompt = TinyModels.prompt(100)
+    let options = GenerationOptions(maxTokens: 40)
+    let plain = try Generator(model: target).generate(prompt: prompt, options: options)
+    let configuration = TriForceConfiguration(
+      budget: 32, chunk: 4, draftLength: 2, middleLength: 4, sinks: 4, draftCache: 48, rebuildStride: 8)
+    let triforce = try TriForceDecoder(target: target, draft: draft, configuration: configuration)
+    for method in [DecodingMethod.triforce, .retrievalOnly] {
+      let run = try triforce.run(method, prompt: prompt, options: options)
+      #expect(run.tokens == plain.tokens, "\(method.rawValue)")
+      // A round adds at most γ2 + 1 = 5 tokens, so rebuilds come at most 8 + 4 tokens apart and the last one
+      // within 8 tokens of the end: over 40 new tokens, at least 3.
+      #expect(run.rebuilds >= 3, "\(method.rawValue) rebuilt \(run.rebuilds) times")
     }
   }
 

@@ -79,11 +79,16 @@ enum EvalCommand: Command {
     }
     let bytes = tokenizer.map { t in { (id: Int) in t.decode([id], skipSpecialTokens: true).utf8.count } }
     let progress = ProgressLine()
-    let result = try evaluator.evaluate(model, tokens: tokens, bytes: bytes) { done, total in
-      // About twenty lines in all when stderr is not a terminal.
-      if progress.isTerminal || done == total || done % max(1, total / 20) < evaluator.batch {
-        progress.update("frontier eval: window \(done)/\(total)", final: done == total)
+    let result: SlidingWindowPerplexity.Result
+    do {
+      result = try evaluator.evaluate(model, tokens: tokens, bytes: bytes) { done, total in
+        // About twenty lines in all when stderr is not a terminal.
+        if progress.isTerminal || done == total || done % max(1, total / 20) < evaluator.batch {
+          progress.update("frontier eval: window \(done)/\(total)", final: done == total)
+        }
       }
+    } catch let error as GenerationError {
+      throw CLIError("\(modelPath) on \(source): \(error)")
     }
     if args.flag("json") {
       var object: [String: Any] = [

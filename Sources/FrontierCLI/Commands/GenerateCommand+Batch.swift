@@ -13,12 +13,15 @@ extension GenerateCommand {
   ) throws {
     guard batch > 0 else { throw UsageError(message: "frontier generate: --batch must be positive, got \(batch)") }
     let texts = try promptLines(file)
+    let generator = try BatchedGenerator(model: model, batchSize: batch)
     var prompts: [[Int]] = []
     for (line, text) in texts {
       var single = request
       (single.prompt, single.promptIDs) = (text.text, text.ids)
       do {
-        prompts.append(try single.promptIDs(tokenizer: tokenizer))
+        let ids = try single.promptIDs(tokenizer: tokenizer)
+        try generator.check(prompt: ids)
+        prompts.append(ids)
       } catch {
         throw CLIError("\(file):\(line): \(error)")
       }
@@ -27,7 +30,6 @@ extension GenerateCommand {
     let start = clock.now
     var finished = [GenerationResult?](repeating: nil, count: prompts.count)
     var printed = 0
-    let generator = try BatchedGenerator(model: model, batchSize: batch)
     let results = try generator.generate(
       prompts: prompts, options: options,
       text: { i in tokenizer.map { StreamingDetokenizer.continuing(prompts[i], tokenizer: $0) } },

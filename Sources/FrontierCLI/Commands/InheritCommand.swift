@@ -146,15 +146,19 @@ private struct Shards {
   let validation: TokenShard
 
   init(path: String, parent: LoadedModel) throws {
-    let meta = try ShardPreparer.readMeta(from: path)
+    let shards = try PreparedShards(directory: path)
+    let meta = shards.meta
     let vocabulary = parent.languageModel?.vocabularySize ?? 0
     guard meta.vocabularySize <= vocabulary else {
       throw UsageError(
         message: "frontier inheritune: \(path) has \(meta.vocabularySize) token ids, more than the parent's "
           + "\(vocabulary); prepare the data with the parent's tokenizer")
     }
-    train = try TokenShard(path: (path as NSString).appendingPathComponent("train.bin"))
-    validation = try TokenShard(path: (path as NSString).appendingPathComponent("val.bin"))
+    guard let validation = shards.validation else {
+      throw CLIError("\(path): has no val.bin; prepare the data with a validation share (--val-fraction)")
+    }
+    train = shards.train
+    self.validation = validation
   }
 
   func validationLoss(of model: LoadedModel, _ configuration: TrainingConfiguration) throws -> Float {

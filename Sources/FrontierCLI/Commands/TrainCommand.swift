@@ -114,10 +114,8 @@ enum TrainCommand: Command {
       throw UsageError(message: "frontier train: pass the prepared data folder with --data (see frontier prepare)")
     }
     let data = try resolveDataPath(dataArgument)
-    let meta = try ShardPreparer.readMeta(from: data)
-    let train = try TokenShard(path: (data as NSString).appendingPathComponent("train.bin"))
-    let validationPath = (data as NSString).appendingPathComponent("val.bin")
-    let validation = FileManager.default.fileExists(atPath: validationPath) ? try TokenShard(path: validationPath) : nil
+    let shards = try PreparedShards(directory: data)
+    let (meta, train, validation) = (shards.meta, shards.train, shards.validation)
 
     let lr = try args.float("lr", default: 1e-3)
     let configuration = TrainingConfiguration(

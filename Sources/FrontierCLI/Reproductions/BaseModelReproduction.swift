@@ -147,7 +147,7 @@ enum BaseModelReproduction: Reproduction {
   /// README.md (description, loss table, samples) and loss.svg from the cached run.
   static func report(recipe: Recipe, cache: String) throws -> ReportDraft {
     let run = (cache as NSString).appendingPathComponent("run")
-    let records = MetricsLog(path: (run as NSString).appendingPathComponent("metrics.jsonl")).records()
+    let records = try MetricsLog(path: (run as NSString).appendingPathComponent("metrics.jsonl")).records()
     let train = records.filter { $0.split == .train }
     let validation = records.filter { $0.split == .validation }
     guard let last = validation.last else {

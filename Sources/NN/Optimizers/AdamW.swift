@@ -47,6 +47,10 @@ public final class AdamW: Optimizer {
     for (p, t, g) in items {
       let m = firstMoments[p.path] ?? Tensor.zeros(t.shape)
       let v = secondMoments[p.path] ?? Tensor.zeros(t.shape)
+      guard m.shape == t.shape, v.shape == t.shape, m.dtype == .float32, v.dtype == .float32 else {
+        throw TensorError(
+          "AdamW", "the moments of \(p.path) have shapes \(m.shape) and \(v.shape), the parameter \(t.shape)")
+      }
       firstMoments[p.path] = m
       secondMoments[p.path] = v
       let settings = OptimizerKernels.AdamStep(
@@ -66,15 +70,19 @@ public final class AdamW: Optimizer {
 
   /// Restores state saved by ``stateTensors()``.
   public func loadState(_ state: [String: Tensor]) throws {
-    guard let s = state["step"], s.count == 1 else {
-      throw TensorError("AdamW", "optimizer state has no step count")
-    }
-    step = Int(s.item())
+    step = try savedStepCount(state, "AdamW")
     firstMoments = [:]
     secondMoments = [:]
     for (k, t) in state {
       if k.hasPrefix("m.") { firstMoments[String(k.dropFirst(2))] = t.converted(to: .float32).copied() }
-      if k.hasPrefix("v.") { secondMoments[String(k.dropFirst(2))] = t.converted(to: .float32).copied() }
+      if k.hasPrefix("v.") {
+        let v = t.converted(to: .float32).copied()
+        // A second moment is a running mean of squares: a negative one would make the step's square root NaN.
+        guard (v.floats.min() ?? 0) >= 0 else {
+          throw TensorError("AdamW", "optimizer state \(k) holds a negative second moment")
+        }
+        secondMoments[String(k.dropFirst(2))] = v
+      }
     }
   }
 }

@@ -21,6 +21,16 @@ extension Optimizer {
   }
 }
 
+/// The step count saved under `step` in an optimizer's state: one whole, non-negative number.
+func savedStepCount(_ state: [String: Tensor], _ op: String) throws -> Int {
+  guard let s = state["step"], s.count == 1 else { throw TensorError(op, "optimizer state has no step count") }
+  let value = s.converted(to: .float32).item()
+  guard value.isFinite, value >= 0, value < 1e15, value == value.rounded() else {
+    throw TensorError(op, "optimizer state has step count \(value), not a whole non-negative number")
+  }
+  return Int(value)
+}
+
 /// Parameters to update this step: trainable, with a gradient, each storage once (tied weights).
 func parametersToUpdate(_ model: Module, _ gradients: [String: Tensor], _ op: String) throws -> [(
   NamedParameter, Tensor, Tensor

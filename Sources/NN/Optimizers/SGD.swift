@@ -40,6 +40,9 @@ public final class SGD: Optimizer {
           first = true
         }
         buffer = buffers[p.path]
+        if let buffer, buffer.shape != t.shape || buffer.dtype != .float32 {
+          throw TensorError("SGD", "the momentum of \(p.path) has shape \(buffer.shape), the parameter \(t.shape)")
+        }
       }
       t.applySGD(
         gradient: g, momentumBuffer: buffer, learningRate: learningRate, momentum: momentum, dampening: dampening,
@@ -57,8 +60,7 @@ public final class SGD: Optimizer {
 
   /// Restores state saved by ``stateTensors()``.
   public func loadState(_ state: [String: Tensor]) throws {
-    guard let s = state["step"], s.count == 1 else { throw TensorError("SGD", "optimizer state has no step count") }
-    step = Int(s.item())
+    step = try savedStepCount(state, "SGD")
     buffers = [:]
     for (k, t) in state where k.hasPrefix("buf.") {
       buffers[String(k.dropFirst(4))] = t.converted(to: .float32).copied()

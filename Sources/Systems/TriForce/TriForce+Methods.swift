@@ -179,33 +179,22 @@ extension TriForceDecoder {
     case (nil, nil):
       throw TriForceError("no draft level for \(method.rawValue)")
     }
-    var copiedThrough = top.tokens.count
-    var lastRebuild = prompt.count
-    var rebuilds = 0
-    let refreshesRetrieval = method == .triforce || method == .retrievalOnly
+    // The retrieval cache follows the full cache after every round (copied rows, or a periodic rebuild).
+    let refresh: RetrievalRefresh? =
+      if let middle, method == .triforce || method == .retrievalOnly {
+        RetrievalRefresh(
+          top: top, middle: middle, builder: retrieval, rebuildStride: c.rebuildStride,
+          slack: retrievalSlack(options.maxTokens), copiedThrough: top.tokens.count, lastRebuild: prompt.count)
+      } else {
+        nil
+      }
     let result = try decoder.generate(
       prompt: prompt, options: options, prefill: false, text: text,
-      onRound: { context in
-        guard refreshesRetrieval, let middle else { return }
-        let held = context.count - 1
-        if let stride = c.rebuildStride, context.count - lastRebuild >= stride {
-          _ = try top.score(after: context, extra: [])
-          try top.rollback(to: held)
-          try middle.replaceState(
-            try retrieval.build(from: full, extraCapacity: self.retrievalSlack(options.maxTokens)),
-            tokens: Array(context[..<held]))
-          lastRebuild = context.count
-          rebuilds += 1
-        } else {
-          // Newly accepted tokens enter the retrieval cache with the full cache's keys and values.
-          try middle.copyRows(from: top, positions: copiedThrough..<held)
-        }
-        copiedThrough = held
-      }, onToken: onToken, onText: onText)
+      onRound: { context in try refresh?(context) }, onToken: onToken, onText: onText)
     return DecodingRun(
       method: method, tokens: result.generation.tokens, text: result.generation.text,
       stopReason: result.generation.stopReason, setupSeconds: setup, decodeSeconds: result.decodeSeconds,
-      levels: result.levels, rebuilds: rebuilds,
+      levels: result.levels, rebuilds: refresh?.rebuilds ?? 0,
       passes: zip(levels, setupPasses).map {
         ($0.forwardPasses - $1.0, $0.passSeconds - $1.1, $0.fedTokens - $1.2)
       })

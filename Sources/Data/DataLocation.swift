@@ -9,11 +9,18 @@ public enum DataLocation {
     if let env = ProcessInfo.processInfo.environment["FRONTIER_DATA"], !env.isEmpty { list.append(env) }
     let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
     list.append(cwd.deletingLastPathComponent().appendingPathComponent("shared/data").path)
-    let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
-    // .build/release/frontier: the repository root is three levels up.
-    let root = executable.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let besideRoot = root.deletingLastPathComponent().appendingPathComponent("shared/data").path
-    if !list.contains(besideRoot) { list.append(besideRoot) }
+    // The repository the binary was built in: the nearest folder above the executable (links resolved, so
+    // `.build/release/frontier` is `.build/<triple>/release/frontier`) that holds Package.swift.
+    var folder = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
+      .deletingLastPathComponent()
+    for _ in 0..<8 {
+      if FileManager.default.fileExists(atPath: folder.appendingPathComponent("Package.swift").path) {
+        let besideRoot = folder.deletingLastPathComponent().appendingPathComponent("shared/data").path
+        if !list.contains(besideRoot) { list.append(besideRoot) }
+        break
+      }
+      folder = folder.deletingLastPathComponent()
+    }
     list.append(cacheDirectory)
     return list
   }

@@ -39,13 +39,24 @@ public struct ReportHeader: Sendable, Equatable {
     """
   }
 
-  /// The repository the binary was built from: `.build/<configuration>/frontier` sits three levels below it;
-  /// else the current directory.
+  /// The repository the binary was built from: the nearest folder above the executable (symbolic links
+  /// resolved, so `.build/release/frontier` is `.build/<triple>/release/frontier`) that holds `Package.swift`
+  /// and `.git`; else the current directory.
   public static func repositoryDirectory() -> String {
-    let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
-    let root = executable.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    if FileManager.default.fileExists(atPath: root.appendingPathComponent(".git").path) { return root.path }
-    return FileManager.default.currentDirectoryPath
+    let manager = FileManager.default
+    var folder = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
+      .deletingLastPathComponent()
+    for _ in 0..<8 {
+      if manager.fileExists(atPath: folder.appendingPathComponent("Package.swift").path),
+        manager.fileExists(atPath: folder.appendingPathComponent(".git").path)
+      {
+        return folder.path
+      }
+      let parent = folder.deletingLastPathComponent()
+      if parent.path == folder.path { break }
+      folder = parent
+    }
+    return manager.currentDirectoryPath
   }
 
   /// The short commit of `directory`'s git checkout and whether tracked files changed, or "unknown".

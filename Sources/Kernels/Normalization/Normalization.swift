@@ -467,30 +467,6 @@ extension Normalization {
 
 private typealias V = SIMD16<Float>
 
-/// Horizontal sum by pairwise halving (a tree, instead of the sequential scalar chain of `sum()`).
-@inline(__always)
-private func horizontalSum(_ v: V) -> Float {
-  let a = v.lowHalf + v.highHalf
-  let b = a.lowHalf + a.highHalf
-  let c = b.lowHalf + b.highHalf
-  return c[0] + c[1]
-}
-
-@inline(__always)
-private func load(_ p: UnsafePointer<Float>, _ i: Int) -> V {
-  UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
-}
-
-@inline(__always)
-private func load(_ p: UnsafeMutablePointer<Float>, _ i: Int) -> V {
-  UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
-}
-
-@inline(__always)
-private func store(_ v: V, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
-  UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: V.self)
-}
-
 /// Rows per thread so that each thread gets at least ~32K elements.
 @inline(__always)
 private func rowGrain(_ cols: Int) -> Int {

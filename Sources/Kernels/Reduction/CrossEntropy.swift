@@ -159,37 +159,6 @@ public enum CrossEntropy {
 
 private typealias V = SIMD16<Float>
 
-/// Horizontal sum by pairwise halving (a tree, instead of the sequential scalar chain of `sum()`).
-@inline(__always)
-private func horizontalSum(_ v: V) -> Float {
-  let a = v.lowHalf + v.highHalf
-  let b = a.lowHalf + a.highHalf
-  let c = b.lowHalf + b.highHalf
-  return c[0] + c[1]
-}
-
-/// Horizontal maximum by pairwise halving.
-@inline(__always)
-private func horizontalMax(_ v: V) -> Float {
-  var a = v.lowHalf
-  a.replace(with: v.highHalf, where: v.highHalf .> a)
-  var b = a.lowHalf
-  b.replace(with: a.highHalf, where: a.highHalf .> b)
-  var c = b.lowHalf
-  c.replace(with: b.highHalf, where: b.highHalf .> c)
-  return c[1] > c[0] ? c[1] : c[0]
-}
-
-@inline(__always)
-private func load(_ p: UnsafePointer<Float>, _ i: Int) -> V {
-  UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
-}
-
-@inline(__always)
-private func store(_ v: V, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
-  UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: V.self)
-}
-
 /// Rows per thread so that each thread gets at least ~16K logits.
 @inline(__always)
 private func rowGrain(_ classes: Int) -> Int {

@@ -204,21 +204,6 @@ private func sine(_ x: Float) -> Float { sin(x) }
 
 private typealias V = SIMD16<Float>
 
-@inline(__always)
-private func load(_ p: UnsafePointer<Float>, _ i: Int) -> V {
-  UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
-}
-
-@inline(__always)
-private func load(_ p: UnsafeMutablePointer<Float>, _ i: Int) -> V {
-  UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
-}
-
-@inline(__always)
-private func store(_ v: V, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
-  UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: V.self)
-}
-
 /// Rotates pairs `(i, i + half)`; safe when `y == x`.
 @inline(__always)
 private func rotateHalves(

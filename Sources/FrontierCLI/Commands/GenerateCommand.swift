@@ -85,11 +85,11 @@ enum GenerateCommand: Command {
     if let famConfiguration {
       let decoder = try famDecoder(famConfiguration, args: args, model: model)
       iterator = FAMTokenIterator(decoder, sampling: options.sampling)
+      // Interpolated, not String(format:): "%d" reads a 32-bit int, so a block size of 2^32 + 64 printed as 64.
       summary = {
-        String(
-          format: "; %@ b=%d m=%d f=%d, attention state %d floats (flat in length)", famConfiguration.mode.rawValue,
-          famConfiguration.blockSize, famConfiguration.memoryBlocks, famConfiguration.activeFAMLength,
-          decoder.stateFloatCount)
+        let c = famConfiguration
+        return "; \(c.mode.rawValue) b=\(c.blockSize) m=\(c.memoryBlocks) f=\(c.activeFAMLength), attention state "
+          + "\(decoder.stateFloatCount) floats (flat in length)"
       }
     } else if let draftPath = args.string("draft") {
       let speculative = try speculativeDecoder(

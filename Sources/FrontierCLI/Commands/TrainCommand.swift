@@ -113,7 +113,12 @@ enum TrainCommand: Command {
     guard let dataArgument = args.string("data") else {
       throw UsageError(message: "frontier train: pass the prepared data folder with --data (see frontier prepare)")
     }
+    let out = args.string("out") ?? "runs/train"
     let data = try resolveDataPath(dataArgument)
+    try OutputGuard.refuseOverlap(
+      command: "frontier train", output: out, option: "--out",
+      inputs: [("--data", data)] + (args.string("init").map { [("--init", $0)] } ?? []))
+    try OutputGuard.requireFolder(command: "frontier train", output: out, option: "--out")
     let meta = try ShardPreparer.readMeta(from: data)
     let train = try TokenShard(path: (data as NSString).appendingPathComponent("train.bin"))
     let validationPath = (data as NSString).appendingPathComponent("val.bin")
@@ -153,6 +158,11 @@ enum TrainCommand: Command {
             "frontier train: --vocab \(settings.vocabularySize) is smaller than the data's \(meta.vocabularySize)"
         )
       }
+      guard settings.heads > 0, settings.width % settings.heads == 0 else {
+        throw UsageError(
+          message: "frontier train: --heads \(settings.heads) does not divide --width \(settings.width); pass a width "
+            + "that is a multiple of the heads")
+      }
       guard let build = ModelArchitectures.builders[settings.architecture] else {
         let known = ModelArchitectures.builders.keys.sorted().joined(separator: ", ")
         throw UsageError(message: "frontier train: unknown --model '\(settings.architecture)' (choose from \(known))")
@@ -173,10 +183,6 @@ enum TrainCommand: Command {
       }
       settings.lora = lora
     }
-    let out = args.string("out") ?? "runs/train"
-    try OutputGuard.refuseOverlap(
-      command: "frontier train", output: out, option: "--out",
-      inputs: [("--data", data)] + (args.string("init").map { [("--init", $0)] } ?? []))
     let communicator = try makeCommunicator()
     let trainer = try Trainer(
       model: model.module, configuration: configuration, train: train, validation: validation,

@@ -86,6 +86,43 @@ public final class TokenShard: @unchecked Sendable {
     }
   }
 
+  /// The largest id in `range` (the whole shard by default; 0 when empty): one pass over the mapping.
+  public func largestID(in range: Range<Int>? = nil) -> Int {
+    let range = range ?? 0..<count
+    precondition(range.lowerBound >= 0 && range.upperBound <= count, "token range \(range) outside 0..<\(count)")
+    switch width {
+    case .uint16: return Int(Self.largest(buffer.pointer(as: UInt16.self, at: range.lowerBound), count: range.count))
+    case .uint32: return Int(Self.largest(buffer.pointer(as: UInt32.self, at: range.lowerBound), count: range.count))
+    }
+  }
+
+  /// Throws one line naming the file, the first id in `range` that is `vocabularySize` or more (and where it
+  /// sits), and the vocabulary size, when there is one: a model cannot look such an id up, and would fail
+  /// somewhere in the middle of training or evaluation instead.
+  public func checkIDs(below vocabularySize: Int, in range: Range<Int>? = nil, model: String = "the model") throws {
+    let range = range ?? 0..<count
+    guard largestID(in: range) >= vocabularySize else { return }
+    let position = (range.lowerBound..<range.upperBound).first { index in
+      switch width {
+      case .uint16: return Int(buffer.pointer(as: UInt16.self, at: index).pointee) >= vocabularySize
+      case .uint32: return Int(buffer.pointer(as: UInt32.self, at: index).pointee) >= vocabularySize
+      }
+    }!
+    let id = try tokens(in: position..<(position + 1))[0]
+    throw DataError(
+      path: path,
+      problem:
+        "token \(position) is id \(id), outside \(model)'s vocabulary of \(vocabularySize) (ids 0...\(vocabularySize - 1))",
+      remedy: "prepare the data with the model's tokenizer (frontier prepare --tokenizer)")
+  }
+
+  /// The largest of `count` values at `values` (a loop the compiler vectorises).
+  private static func largest<T: FixedWidthInteger & UnsignedInteger>(_ values: UnsafePointer<T>, count: Int) -> T {
+    var result: T = 0
+    for i in 0..<count { result = Swift.max(result, values[i]) }
+    return result
+  }
+
   /// Writes `tokens` as a shard at `path`, atomically (temporary file, then rename).
   public static func write(_ tokens: [Int], width: TokenWidth, to path: String) throws {
     let limit = width == .uint16 ? Int(UInt16.max) : Int(UInt32.max)

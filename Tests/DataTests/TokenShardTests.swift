@@ -31,6 +31,30 @@ func temporaryDirectory(_ name: String) throws -> String {
     #expect(try FileManager.default.contentsOfDirectory(atPath: dir).count == 2)
   }
 
+  /// An id at or beyond a vocabulary is found by one scan and named with its position and the vocabulary.
+  @Test func idsAreCheckedAgainstAVocabulary() throws {
+    let dir = try temporaryDirectory("vocabulary")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    for width in [TokenWidth.uint16, .uint32] {
+      let path = dir + "/train-\(width).bin"
+      var tokens = (0..<5000).map { $0 % 500 }
+      tokens[3001] = 600
+      tokens[4000] = 700
+      try TokenShard.write(tokens, width: width, to: path)
+      let shard = try TokenShard(path: path)
+      #expect(shard.largestID() == 700 && shard.largestID(in: 0..<3000) == 499)
+      #expect(throws: Never.self) { try shard.checkIDs(below: 701) }
+      #expect(throws: Never.self) { try shard.checkIDs(below: 512, in: 0..<3001) }
+      #expect {
+        try shard.checkIDs(below: 512)
+      } throws: { error in
+        let line = "\(error)"
+        return line.contains("train-\(width).bin") && line.contains("token 3001 is id 600")
+          && line.contains("vocabulary of 512") && !line.contains("\n")
+      }
+    }
+  }
+
   @Test func emptyShardAndWidthChoice() throws {
     let dir = try temporaryDirectory("empty")
     defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -159,6 +159,7 @@ private struct Shards {
     }
     train = try TokenShard(path: (path as NSString).appendingPathComponent("train.bin"))
     validation = try TokenShard(path: (path as NSString).appendingPathComponent("val.bin"))
+    for shard in [train, validation] { try shard.checkIDs(below: vocabulary, model: "the parent") }
   }
 
   func validationLoss(of model: LoadedModel, _ configuration: TrainingConfiguration) throws -> Float {

@@ -169,6 +169,10 @@ enum TrainCommand: Command {
       }
       model = try build(settings, &generator)
     }
+    // A shard id the model cannot look up would stop training at the first window that draws it.
+    for shard in [train] + (validation.map { [$0] } ?? []) {
+      try shard.checkIDs(below: settings.vocabularySize)
+    }
     if args.string("lora-rank") != nil {
       let rank = try args.int("lora-rank", default: 8)
       let lora = LoRASettings(

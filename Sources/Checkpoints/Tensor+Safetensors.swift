@@ -43,13 +43,11 @@ extension Module {
   /// Loads parameters from a safetensors file as owned float32 copies.
   ///
   /// With `strict`, every parameter must be in the file and every tensor in the file must be a parameter.
-  /// Shapes must match. Parameters that share storage (tied weights) may be stored once.
+  /// Shapes must match. Parameters that share storage (tied weights) may be stored once. Every shape is
+  /// checked against the file's header before any tensor is read, so a mismatch leaves the module as it was.
   public func loadSafetensors(from path: String, strict: Bool = true) throws {
     let file = try SafetensorsFile(path: path)
-    // Keeps the current tensors alive so that storage identities stay unique while we swap them.
-    let originals = namedParameters().compactMap { $0.box.tensor }
-    defer { withExtendedLifetime(originals) {} }
-    var loaded: [ObjectIdentifier: Tensor] = [:]
+    var stored: [ObjectIdentifier: String] = [:]
     var used = Set<String>()
     for p in namedParameters() {
       guard let current = p.box.tensor else { continue }
@@ -60,16 +58,18 @@ extension Module {
             path: path, problem: "tensor \(p.path) has shape \(entry.shape) but the model expects \(current.shape)",
             remedy: "check that the configuration matches the checkpoint")
         }
-        let t = try file.tensor(p.path).converted(to: .float32).copied()
         used.insert(p.path)
-        loaded[id] = t
-        p.box.setTensor(t)
-      } else if let shared = loaded[id] {
-        p.box.setTensor(shared)
-      } else if strict {
-        throw CheckpointError(
-          path: path, problem: "has no tensor for parameter \(p.path)",
-          remedy: "check that the model matches the checkpoint")
+        if stored[id] == nil { stored[id] = p.path }
+      } else if strict && stored[id] == nil {
+        // A tied parameter met first under a name the file lacks may still be stored under a later one.
+        let tied = namedParameters().contains { other in
+          other.box.tensor.map { ObjectIdentifier($0.storage) == id } == true && file[other.path] != nil
+        }
+        if !tied {
+          throw CheckpointError(
+            path: path, problem: "has no tensor for parameter \(p.path)",
+            remedy: "check that the model matches the checkpoint")
+        }
       }
     }
     if strict, let extra = file.entries.map(\.name).first(where: { !used.contains($0) }) {
@@ -77,10 +77,14 @@ extension Module {
         path: path, problem: "holds tensor \(extra) that the model does not have",
         remedy: "check that the model matches the checkpoint")
     }
-    // Tied parameters that were stored once point at the same loaded tensor again.
+    // Keeps the current tensors alive so that storage identities stay unique while we swap them.
+    let originals = namedParameters().compactMap { $0.box.tensor }
+    defer { withExtendedLifetime(originals) {} }
+    var loaded: [ObjectIdentifier: Tensor] = [:]
+    for (id, name) in stored { loaded[id] = try file.tensor(name).converted(to: .float32).copied() }
     for p in namedParameters() {
       guard let t = p.box.tensor, let replacement = loaded[ObjectIdentifier(t.storage)] else { continue }
-      if t.storage !== replacement.storage { p.box.setTensor(replacement) }
+      p.box.setTensor(replacement)
     }
   }
 }

@@ -71,18 +71,29 @@ public final class TokenShard: @unchecked Sendable {
     buffer = Buffer(mapping: file, byteOffset: Self.headerSize, byteCount: payload)
   }
 
-  /// The ids in `range` (copied out of the mapping).
+  /// The ids in `range` (copied out of the mapping, 8 bytes each: a range that could not fit in physical
+  /// memory is an error naming the count and the limit).
   public func tokens(in range: Range<Int>) throws -> [Int64] {
     guard range.lowerBound >= 0, range.upperBound <= count else {
       throw DataError(
         path: path, problem: "token range \(range) is outside the shard's \(count) tokens",
         remedy: "use a shorter context or a larger shard")
     }
+    if range.count >= 1 << 24 { try checkMemory(toRead: range.count) }
     switch width {
     case .uint16:
       return buffer.read(as: UInt16.self, offset: range.lowerBound, count: range.count).map { Int64($0) }
     case .uint32:
       return buffer.read(as: UInt32.self, offset: range.lowerBound, count: range.count).map { Int64($0) }
+    }
+  }
+
+  /// Throws one line naming the file, the count and the limit when copying `count` ids out (8 bytes each)
+  /// could not fit in physical memory.
+  public func checkMemory(toRead count: Int) throws {
+    let copy = MemoryTerm("the ids read", [MemoryTerm.Factor("tokens", count)], elementBytes: 8)
+    if let problem = MemoryBudget.problem([copy], as: "64-bit ids", whole: "the read") {
+      throw DataError(path: path, problem: problem, remedy: "read fewer tokens (e.g. --max-tokens)")
     }
   }
 

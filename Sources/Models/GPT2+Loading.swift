@@ -17,9 +17,12 @@ extension GPT2 {
     let config = try checkpoint.configuration(GPT2Configuration.self)
     try self.init(placeholdersFor: config)
     let prefix = "transformer."
-    try checkpoint.load(into: self) { path in
-      path.hasPrefix(prefix) ? [String(path.dropFirst(prefix.count))] : []
-    }
+    try checkpoint.load(
+      into: self, aliases: { path in path.hasPrefix(prefix) ? [String(path.dropFirst(prefix.count))] : [] },
+      ignoring: { name in
+        name.hasSuffix(".attn.bias") || name.hasSuffix(".attn.masked_bias")
+          || (config.tiedEmbeddings && name == "lm_head.weight")
+      })
   }
 
   /// Writes `config.json` and `model.safetensors` into `directory` in Hugging Face layout, each atomically.

@@ -1,5 +1,6 @@
 import Checkpoints
 import Foundation
+import Kernels
 import NN
 import TensorCore
 
@@ -9,6 +10,9 @@ public protocol HFConfiguration: Codable, Sendable {
   static var modelType: String { get }
   /// Throws a ``TensorError`` when the sizes do not fit together.
   func validate() throws
+  /// The float32 tensors the sizes imply, by the keys they come from: checked against physical memory before
+  /// anything is allocated (``HFCheckpoint/configuration(_:)``).
+  var memoryTerms: [MemoryTerm] { get }
 }
 
 /// A Hugging Face model folder: `config.json` plus `model.safetensors` (or shards listed in
@@ -86,6 +90,11 @@ public struct HFCheckpoint {
     do {
       let config = try JSONDecoder().decode(C.self, from: configData)
       try config.validate()
+      if let problem = MemoryBudget.problem(config.memoryTerms, as: "float32") {
+        throw CheckpointError(
+          path: configPath, problem: problem,
+          remedy: "fix config.json, or load the model on a machine with more memory")
+      }
       return config
     } catch let error as DecodingError {
       throw CheckpointError(
@@ -108,15 +117,22 @@ public struct HFCheckpoint {
   /// Copies every parameter of `module` from the weights as owned float32 tensors.
   ///
   /// A parameter path is looked up as is, then under each name `aliases` returns (e.g. without a
-  /// `transformer.` prefix). A missing tensor or a shape that disagrees with the one `config.json`
-  /// implies is a one-line error naming the tensor and both shapes.
-  public func load(into module: Module, aliases: (String) -> [String] = { _ in [] }) throws {
+  /// `transformer.` prefix). Every tensor is matched against the file headers before any is read: a missing
+  /// tensor, a shape that disagrees with the one `config.json` implies, or a tensor of the files that no
+  /// parameter takes (more layers than the config names, another model's tensors) is a one-line error
+  /// naming the tensors; names for which `ignoring` is true (buffers, heads the model does not have) may be
+  /// left over. `module` may hold placeholders (``TensorCore/Tensor/placeholder(_:)``): only their shapes
+  /// are read.
+  public func load(
+    into module: Module, aliases: (String) -> [String] = { _ in [] }, ignoring: (String) -> Bool = { _ in false }
+  ) throws {
+    var plan: [(parameter: NamedParameter, file: SafetensorsFile, entry: SafetensorsEntry)] = []
+    var missing: [String] = []
     for p in module.namedParameters() {
       guard let current = p.box.tensor else { continue }
       guard let (file, entry) = ([p.path] + aliases(p.path)).lazy.compactMap({ self.entry($0) }).first else {
-        throw CheckpointError(
-          path: files.first?.path ?? directory, problem: "has no tensor \(p.path), which config.json implies",
-          remedy: "check that config.json belongs to these weights")
+        missing.append(p.path)
+        continue
       }
       guard entry.shape == current.shape else {
         throw CheckpointError(
@@ -129,8 +145,53 @@ public struct HFCheckpoint {
           path: file.path, problem: "tensor \(entry.name) has dtype \(entry.dtype), not a float type",
           remedy: "convert the weights to float32, float16 or bfloat16")
       }
+      plan.append((p, file, entry))
+    }
+    if !missing.isEmpty {
+      throw CheckpointError(
+        path: files.first?.path ?? directory,
+        problem: "has no tensor \(Self.list(missing)), which config.json implies",
+        remedy: "check that config.json belongs to these weights")
+    }
+    let used = Set(plan.map(\.entry.name))
+    let extra = tensorNames.filter { !used.contains($0) && !ignoring($0) }
+    if !extra.isEmpty {
+      throw CheckpointError(
+        path: files.first?.path ?? directory,
+        problem: "holds \(extra.count == 1 ? "a tensor" : "\(extra.count) tensors") that config.json does not name: "
+          + Self.list(extra) + Self.layerNote(extra: extra, used: used),
+        remedy: "use the config.json that came with these weights")
+    }
+    for (p, file, entry) in plan {
       p.box.setTensor(try file.tensor(entry.name).converted(to: .float32).copied())
     }
+  }
+
+  /// The first few of `names` and how many more.
+  static func list(_ names: [String], limit: Int = 4) -> String {
+    let shown = names.prefix(limit).joined(separator: ", ")
+    return names.count > limit ? "\(shown) and \(names.count - limit) more" : shown
+  }
+
+  /// "(layers 2...3 beyond the 2 that config.json names)" when leftover tensors belong to numbered layers
+  /// (`layers.N.`, `h.N.`, `layer.N.`) past those the used tensors cover; else "".
+  static func layerNote(extra: [String], used: Set<String>) -> String {
+    func layerIndex(_ name: String) -> Int? {
+      let parts = name.split(separator: ".")
+      for (i, part) in parts.enumerated().dropLast() where ["layers", "h", "layer"].contains(part) {
+        if let n = Int(parts[i + 1]) { return n }
+      }
+      return nil
+    }
+    let configured = (used.compactMap(layerIndex).max() ?? -1) + 1
+    let beyond = Set(extra.compactMap(layerIndex)).filter { $0 >= configured }.sorted()
+    guard let first = beyond.first, let last = beyond.last else { return "" }
+    let which =
+      first == last
+      ? "layer \(first)"
+      : beyond.count == last - first + 1
+        ? "layers \(first)...\(last)" : "layers " + beyond.map(String.init).joined(separator: ", ")
+    return " (\(which) beyond the \(configured) that config.json names)"
   }
 
   /// One line for a JSON decoding failure: which key, and what was wrong.

@@ -9,11 +9,17 @@ extension Llama {
     try self.init(checkpoint: HFCheckpoint(path: path))
   }
 
-  /// Builds the model that `checkpoint`'s config describes and copies its weights in.
+  /// Builds the model that `checkpoint`'s config describes and copies its weights in. RoPE frequency
+  /// buffers (`rotary_emb.inv_freq`) and, with tied embeddings, a stored `lm_head.weight` are ignored; any
+  /// other tensor the config does not name (a layer beyond `num_hidden_layers`) is an error.
   public convenience init(checkpoint: HFCheckpoint) throws {
     let config = try checkpoint.configuration(LlamaConfiguration.self)
     try self.init(placeholdersFor: config)
-    try checkpoint.load(into: self)
+    try checkpoint.load(
+      into: self,
+      ignoring: { name in
+        name.hasSuffix("rotary_emb.inv_freq") || (config.tiedEmbeddings && name == "lm_head.weight")
+      })
   }
 
   /// Loads a llama2.c `.bin` checkpoint (legacy, v1 float32 or v2 Q8_0), keeping its interleaved RoPE layout.

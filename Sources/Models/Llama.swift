@@ -256,11 +256,12 @@ public final class Llama: Module, AttentionLanguageModel {
     try self.init(config, embedding: embedding) { Linear($0, $1, bias: $2, generator: &generator) }
   }
 
-  /// A model whose weights are zeros, for a checkpoint to fill (no random numbers are drawn).
+  /// A model of placeholder weights (``TensorCore/Tensor/placeholder(_:)``: shapes, no memory) for a
+  /// checkpoint to fill; no random numbers are drawn.
   convenience init(placeholdersFor config: LlamaConfiguration) throws {
     try config.validate()
-    let embedding = Embedding(weight: Tensor.zeros([config.vocabularySize, config.hiddenSize]))
-    try self.init(config, embedding: embedding, linear: Linear.zeros)
+    let embedding = Embedding(weight: Tensor.placeholder([config.vocabularySize, config.hiddenSize]))
+    try self.init(config, embedding: embedding, linear: Linear.placeholder)
   }
 
   /// Assembles the model: `embedding`, then blocks and the untied head from `linear(in, out, bias)`.

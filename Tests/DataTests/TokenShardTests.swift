@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import Testing
 
 @testable import Data
@@ -52,6 +53,32 @@ func temporaryDirectory(_ name: String) throws -> String {
         return line.contains("train-\(width).bin") && line.contains("token 3001 is id 600")
           && line.contains("vocabulary of 512") && !line.contains("\n")
       }
+    }
+  }
+
+  /// Copying more ids out of a shard than physical memory holds is one line naming the count and the limit,
+  /// before anything is allocated. The shard is a sparse file: its header and size say 1.5 × memory / 8
+  /// tokens, and no disk space is used.
+  @Test func aReadBeyondMemoryIsRefused() throws {
+    let dir = try temporaryDirectory("huge")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let count = Int(MemoryBudget.physicalBytes * 1.5 / 8)
+    var header = Array("FRTS".utf8)
+    for value in [UInt32(1), 2, 0] { withUnsafeBytes(of: value.littleEndian) { header += $0 } }
+    for value in [UInt64(count), 0] { withUnsafeBytes(of: value.littleEndian) { header += $0 } }
+    let path = dir + "/train.bin"
+    try Data(header).write(to: URL(fileURLWithPath: path))
+    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+    try handle.truncate(atOffset: UInt64(TokenShard.headerSize + 2 * count))
+    try handle.close()
+    let shard = try TokenShard(path: path)
+    #expect(shard.count == count)
+    #expect(try shard.tokens(in: 10..<20) == [Int64](repeating: 0, count: 10))
+    #expect {
+      _ = try shard.tokens(in: 0..<count)
+    } throws: { error in
+      let line = "\(error)"
+      return line.contains("train.bin") && line.contains("tokens \(count)") && line.contains("of physical memory")
     }
   }
 

@@ -63,6 +63,7 @@ enum EvalCommand: Command {
       }
       let shard = try TokenShard(path: path)
       let read = 0..<min(shard.count, limit ?? shard.count)
+      try shard.checkMemory(toRead: read.count)
       try shard.checkIDs(below: model.vocabularySize, in: read)
       tokens = try shard.tokens(in: read).map { Int($0) }
       source = path

@@ -1,5 +1,6 @@
 import Foundation
 import Generation
+import Kernels
 import LMCore
 import Models
 import TensorCore
@@ -202,6 +203,11 @@ struct GenerationRequest {
     maxTokens = try args.int("max-tokens", default: 256)
     guard maxTokens > 0 else {
       throw UsageError(message: "\(command): --max-tokens must be positive, got \(maxTokens)")
+    }
+    // Every generated id is held (8 bytes each) until the end; a limit that could never fit is refused.
+    let ids = MemoryTerm("the generated ids", [MemoryTerm.Factor("--max-tokens", maxTokens)], elementBytes: 8)
+    if let problem = MemoryBudget.problem([ids], as: "64-bit ids", whole: "the output") {
+      throw UsageError(message: "\(command): \(problem); pass a smaller --max-tokens")
     }
     let seed: UInt64
     if let text = args.string("seed") {

@@ -44,12 +44,11 @@ extension Module {
   ///
   /// With `strict`, every parameter must be in the file and every tensor in the file must be a parameter.
   /// Shapes must match and values be finite. Parameters that share storage (tied weights) may be stored once.
+  /// Every shape is checked against the file's header before any tensor is read, and every value before any
+  /// parameter is replaced, so a mismatch or a non-finite value leaves the module as it was.
   public func loadSafetensors(from path: String, strict: Bool = true) throws {
     let file = try SafetensorsFile(path: path)
-    // Keeps the current tensors alive so that storage identities stay unique while we swap them.
-    let originals = namedParameters().compactMap { $0.box.tensor }
-    defer { withExtendedLifetime(originals) {} }
-    var loaded: [ObjectIdentifier: Tensor] = [:]
+    var stored: [ObjectIdentifier: String] = [:]
     var used = Set<String>()
     for p in namedParameters() {
       guard let current = p.box.tensor else { continue }
@@ -60,21 +59,18 @@ extension Module {
             path: path, problem: "tensor \(p.path) has shape \(entry.shape) but the model expects \(current.shape)",
             remedy: "check that the configuration matches the checkpoint")
         }
-        let t = try file.tensor(p.path).converted(to: .float32).copied()
-        if let index = t.firstNonFiniteIndex() {
-          throw CheckpointError(
-            path: path, problem: "tensor \(p.path) holds a non-finite value (NaN or infinity) at element \(index)",
-            remedy: "the checkpoint is corrupt or diverged; restore it or use an earlier one")
-        }
         used.insert(p.path)
-        loaded[id] = t
-        p.box.setTensor(t)
-      } else if let shared = loaded[id] {
-        p.box.setTensor(shared)
-      } else if strict {
-        throw CheckpointError(
-          path: path, problem: "has no tensor for parameter \(p.path)",
-          remedy: "check that the model matches the checkpoint")
+        if stored[id] == nil { stored[id] = p.path }
+      } else if strict && stored[id] == nil {
+        // A tied parameter met first under a name the file lacks may still be stored under a later one.
+        let tied = namedParameters().contains { other in
+          other.box.tensor.map { ObjectIdentifier($0.storage) == id } == true && file[other.path] != nil
+        }
+        if !tied {
+          throw CheckpointError(
+            path: path, problem: "has no tensor for parameter \(p.path)",
+            remedy: "check that the model matches the checkpoint")
+        }
       }
     }
     if strict, let extra = file.entries.map(\.name).first(where: { !used.contains($0) }) {
@@ -82,10 +78,22 @@ extension Module {
         path: path, problem: "holds tensor \(extra) that the model does not have",
         remedy: "check that the model matches the checkpoint")
     }
-    // Tied parameters that were stored once point at the same loaded tensor again.
+    // Keeps the current tensors alive so that storage identities stay unique while we swap them.
+    let originals = namedParameters().compactMap { $0.box.tensor }
+    defer { withExtendedLifetime(originals) {} }
+    var loaded: [ObjectIdentifier: Tensor] = [:]
+    for (id, name) in stored.sorted(by: { $0.value < $1.value }) {
+      let t = try file.tensor(name).converted(to: .float32).copied()
+      if let index = t.firstNonFiniteIndex() {
+        throw CheckpointError(
+          path: path, problem: "tensor \(name) holds a non-finite value (NaN or infinity) at element \(index)",
+          remedy: "the checkpoint is corrupt or diverged; restore it or use an earlier one")
+      }
+      loaded[id] = t
+    }
     for p in namedParameters() {
       guard let t = p.box.tensor, let replacement = loaded[ObjectIdentifier(t.storage)] else { continue }
-      if t.storage !== replacement.storage { p.box.setTensor(replacement) }
+      p.box.setTensor(replacement)
     }
   }
 }

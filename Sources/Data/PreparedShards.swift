@@ -14,7 +14,8 @@ public struct PreparedShards: Sendable {
   public let validation: TokenShard?
 
   /// Opens `directory`: `meta.json` must be valid (``ShardPreparer/readMeta(from:)``), and each shard must
-  /// have its width and token count and hold only ids inside its vocabulary (one pass over the ids).
+  /// have its width, hold only ids inside its vocabulary (``TokenShard/checkIDs(below:in:model:remedy:)``, one
+  /// pass over the mapping) and have its token count.
   public init(directory: String) throws {
     self.directory = directory
     meta = try ShardPreparer.readMeta(from: directory)
@@ -40,29 +41,11 @@ public struct PreparedShards: Sendable {
       throw DataError(
         path: shard.path, problem: "holds \(shard.width) ids but meta.json says \(meta.width)", remedy: remedy)
     }
+    // Ids before counts: a shard written for another vocabulary is named as such even when its length differs.
+    try shard.checkIDs(below: meta.vocabularySize, model: "meta.json", remedy: remedy)
     guard shard.count == tokens else {
       throw DataError(
         path: shard.path, problem: "holds \(shard.count) tokens but meta.json counts \(tokens)", remedy: remedy)
     }
-    if let largest = try shard.largestToken(), largest >= meta.vocabularySize {
-      throw DataError(
-        path: shard.path,
-        problem: "holds token id \(largest), outside meta.json's vocabulary of \(meta.vocabularySize)",
-        remedy: remedy)
-    }
-  }
-}
-
-extension TokenShard {
-  /// The largest id in the shard (nil when it is empty), read in pieces of a million ids.
-  public func largestToken() throws -> Int? {
-    var largest: Int64?
-    var start = 0
-    while start < count {
-      let end = min(count, start + (1 << 20))
-      if let piece = try tokens(in: start..<end).max() { largest = max(largest ?? piece, piece) }
-      start = end
-    }
-    return largest.map { Int($0) }
   }
 }

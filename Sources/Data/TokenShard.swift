@@ -71,19 +71,71 @@ public final class TokenShard: @unchecked Sendable {
     buffer = Buffer(mapping: file, byteOffset: Self.headerSize, byteCount: payload)
   }
 
-  /// The ids in `range` (copied out of the mapping).
+  /// The ids in `range` (copied out of the mapping, 8 bytes each: a range that could not fit in physical
+  /// memory is an error naming the count and the limit).
   public func tokens(in range: Range<Int>) throws -> [Int64] {
     guard range.lowerBound >= 0, range.upperBound <= count else {
       throw DataError(
         path: path, problem: "token range \(range) is outside the shard's \(count) tokens",
         remedy: "use a shorter context or a larger shard")
     }
+    if range.count >= 1 << 24 { try checkMemory(toRead: range.count) }
     switch width {
     case .uint16:
       return buffer.read(as: UInt16.self, offset: range.lowerBound, count: range.count).map { Int64($0) }
     case .uint32:
       return buffer.read(as: UInt32.self, offset: range.lowerBound, count: range.count).map { Int64($0) }
     }
+  }
+
+  /// Throws one line naming the file, the count and the limit when copying `count` ids out (8 bytes each)
+  /// could not fit in physical memory.
+  public func checkMemory(toRead count: Int) throws {
+    let copy = MemoryTerm("the ids read", [MemoryTerm.Factor("tokens", count)], elementBytes: 8)
+    if let problem = MemoryBudget.problem([copy], as: "64-bit ids", whole: "the read") {
+      throw DataError(path: path, problem: problem, remedy: "read fewer tokens (e.g. --max-tokens)")
+    }
+  }
+
+  /// The largest id in `range` (the whole shard by default; 0 when empty): one pass over the mapping.
+  public func largestID(in range: Range<Int>? = nil) -> Int {
+    let range = range ?? 0..<count
+    precondition(range.lowerBound >= 0 && range.upperBound <= count, "token range \(range) outside 0..<\(count)")
+    switch width {
+    case .uint16: return Int(Self.largest(buffer.pointer(as: UInt16.self, at: range.lowerBound), count: range.count))
+    case .uint32: return Int(Self.largest(buffer.pointer(as: UInt32.self, at: range.lowerBound), count: range.count))
+    }
+  }
+
+  /// Throws one line naming the file, the first id in `range` that is `vocabularySize` or more (and where it
+  /// sits), and the vocabulary size, when there is one: a model cannot look such an id up, and would fail
+  /// somewhere in the middle of training or evaluation instead. `model` names whose vocabulary it is; `remedy`
+  /// replaces the advice to prepare the data with the model's tokenizer.
+  public func checkIDs(
+    below vocabularySize: Int, in range: Range<Int>? = nil, model: String = "the model",
+    remedy: String = "prepare the data with the model's tokenizer (frontier prepare --tokenizer)"
+  ) throws {
+    let range = range ?? 0..<count
+    guard largestID(in: range) >= vocabularySize else { return }
+    let position = (range.lowerBound..<range.upperBound).first { index in
+      switch width {
+      case .uint16: return Int(buffer.pointer(as: UInt16.self, at: index).pointee) >= vocabularySize
+      case .uint32: return Int(buffer.pointer(as: UInt32.self, at: index).pointee) >= vocabularySize
+      }
+    }!
+    let id = try tokens(in: position..<(position + 1))[0]
+    throw DataError(
+      path: path,
+      problem:
+        "token \(position) is id \(id), outside \(model)'s vocabulary of \(vocabularySize) (ids 0...\(vocabularySize - 1))",
+      remedy: remedy)
+  }
+
+  /// The largest of `count` values at `values` (a loop the compiler vectorises).
+  private static func largest<T: FixedWidthInteger & UnsignedInteger>(_ values: UnsafePointer<T>, count: Int) -> T {
+    var result: T = 0
+    for i in 0..<count { result = Swift.max(result, values[i]) }
+    return result
   }
 
   /// Writes `tokens` as a shard at `path`, atomically (temporary file, then rename).

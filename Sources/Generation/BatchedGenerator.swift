@@ -92,7 +92,9 @@ public struct BatchedGenerator {
     while shared < shortest - 1 && prompts.allSatisfy({ $0[shared] == prompts[0][shared] }) { shared += 1 }
     guard shared > 0 else { return nil }
     let longest = prompts.map(\.count).max() ?? 0
-    let state = model.makeState(batch: 1, capacity: min(model.contextLength, longest + options.maxTokens))
+    // min(maxTokens, context) first: the same capacity, and no overflow for a huge token limit.
+    let room = min(options.maxTokens, model.contextLength)
+    let state = model.makeState(batch: 1, capacity: min(model.contextLength, longest + room))
     _ = try withoutGradients {
       try model.lastLogits(Tensor(indices: Array(prompts[0][..<shared]), shape: [1, shared]), state: state)
     }
@@ -120,7 +122,7 @@ private struct Row {
     self.index = index
     promptCount = prompt.count
     let shared = prefix?.tokens ?? 0
-    capacity = min(model.contextLength, prompt.count + options.maxTokens)
+    capacity = min(model.contextLength, prompt.count + min(options.maxTokens, model.contextLength))
     let state = prefix?.state.snapshot() ?? model.makeState(batch: 1, capacity: capacity)
     let rest = Array(prompt[shared...])
     logits = try withoutGradients {

@@ -43,7 +43,8 @@ public final class PlainDecoder: TokenIterator {
   public var promptLimit: Int? { model.contextLength }
 
   public func prefill(_ prompt: [Int], maxTokens: Int) throws {
-    capacity = min(model.contextLength, prompt.count + maxTokens)
+    // min(maxTokens, context) first: the same capacity, and no overflow for a huge token limit.
+    capacity = min(model.contextLength, prompt.count + min(maxTokens, model.contextLength))
     let state = model.makeState(batch: 1, capacity: capacity)
     logits = try withoutGradients {
       try model.lastLogits(Tensor(indices: prompt, shape: [1, prompt.count]), state: state).floats

@@ -174,13 +174,14 @@ public final class BERT: Module {
     try self.init(config, pooler: pooler, embeddings: embeddings) { Linear($0, $1, bias: $2, generator: &generator) }
   }
 
-  /// An encoder whose weights are zeros, for a checkpoint to fill (no random numbers are drawn).
+  /// An encoder of placeholder weights (``TensorCore/Tensor/placeholder(_:)``: shapes, no memory) for a
+  /// checkpoint to fill; no random numbers are drawn.
   convenience init(placeholdersFor config: BERTConfiguration, pooler: Bool) throws {
     try config.validate()
     let embeddings = [config.vocabularySize, config.contextLength, config.typeVocabularySize].map {
-      Embedding(weight: Tensor.zeros([$0, config.hiddenSize]))
+      Embedding(weight: Tensor.placeholder([$0, config.hiddenSize]))
     }
-    try self.init(config, pooler: pooler, embeddings: embeddings, linear: Linear.zeros)
+    try self.init(config, pooler: pooler, embeddings: embeddings, linear: Linear.placeholder)
   }
 
   /// Assembles the encoder from its word, position and token-type `embeddings` and linear layers from
@@ -238,7 +239,9 @@ public final class BERT: Module {
 
 extension BERT {
   /// Loads a Hugging Face BERT checkpoint (folder, `config.json` or `.safetensors` path); keys may carry a
-  /// `bert.` prefix, the pooler is kept when present, and extra heads (e.g. `cls.*`) are ignored.
+  /// `bert.` prefix, the pooler is kept when present, and task heads (e.g. `cls.*`, `classifier.*`) and
+  /// `position_ids` buffers are ignored; any other tensor the config does not name (a layer beyond
+  /// `num_hidden_layers`) is an error.
   public convenience init(contentsOf path: String) throws {
     try self.init(checkpoint: HFCheckpoint(path: path))
   }
@@ -246,20 +249,16 @@ extension BERT {
   /// Builds the encoder that `checkpoint`'s config describes and copies its weights in.
   public convenience init(checkpoint: HFCheckpoint) throws {
     let config = try checkpoint.configuration(BERTConfiguration.self)
-    // Tensors that pin every size placeholders are allocated from, checked against the weights first.
-    let c = config.hiddenSize
-    try checkpoint.checkShapes(
-      [
-        ("embeddings.word_embeddings.weight", [config.vocabularySize, c]),
-        ("embeddings.position_embeddings.weight", [config.contextLength, c]),
-        ("embeddings.token_type_embeddings.weight", [config.typeVocabularySize, c]),
-        ("encoder.layer.0.intermediate.dense.weight", [config.intermediateSize, c]),
-        ("encoder.layer.\(config.layers - 1).output.LayerNorm.weight", [c]),
-      ], aliases: { ["bert." + $0] })
+    try checkpoint.checkLayerCount(config.layers, key: "num_hidden_layers")
     let hasPooler =
       checkpoint.entry("pooler.dense.weight") != nil || checkpoint.entry("bert.pooler.dense.weight") != nil
     try self.init(placeholdersFor: config, pooler: hasPooler)
-    try checkpoint.load(into: self) { ["bert." + $0] }
+    try checkpoint.load(
+      into: self, aliases: { ["bert." + $0] },
+      ignoring: { name in
+        let own = name.hasPrefix("bert.") ? String(name.dropFirst(5)) : name
+        return own.hasSuffix("position_ids") || !["embeddings.", "encoder.", "pooler."].contains { own.hasPrefix($0) }
+      })
   }
 
   /// Writes `config.json` and `model.safetensors` into `directory` in Hugging Face layout, each atomically.

@@ -15,18 +15,15 @@ extension GPT2 {
   /// Builds the model that `checkpoint`'s config describes and copies its weights in.
   public convenience init(checkpoint: HFCheckpoint) throws {
     let config = try checkpoint.configuration(GPT2Configuration.self)
-    let prefix = "transformer."
-    let aliases = { (path: String) in path.hasPrefix(prefix) ? [String(path.dropFirst(prefix.count))] : [] }
-    // Tensors that pin every size placeholders are allocated from, checked against the weights first.
-    let (v, c) = (config.vocabularySize, config.width)
-    try checkpoint.checkShapes(
-      [
-        ("transformer.wte.weight", [v, c]), ("transformer.wpe.weight", [config.contextLength, c]),
-        ("transformer.h.0.mlp.c_fc.weight", [c, config.mlpWidth]),
-        ("transformer.h.\(config.layers - 1).ln_1.weight", [c]),
-      ] + (config.tiedEmbeddings ? [] : [("lm_head.weight", [v, c])]), aliases: aliases)
+    try checkpoint.checkLayerCount(config.layers, key: "n_layer")
     try self.init(placeholdersFor: config)
-    try checkpoint.load(into: self, aliases: aliases)
+    let prefix = "transformer."
+    try checkpoint.load(
+      into: self, aliases: { path in path.hasPrefix(prefix) ? [String(path.dropFirst(prefix.count))] : [] },
+      ignoring: { name in
+        name.hasSuffix(".attn.bias") || name.hasSuffix(".attn.masked_bias")
+          || (config.tiedEmbeddings && name == "lm_head.weight")
+      })
   }
 
   /// Writes `config.json` and `model.safetensors` into `directory` in Hugging Face layout, each atomically.

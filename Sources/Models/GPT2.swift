@@ -164,6 +164,11 @@ public final class Conv1D: Module {
     Conv1D(weight: Tensor.zeros([inFeatures, outFeatures]), bias: Tensor.zeros([outFeatures]))
   }
 
+  /// A layer of ``TensorCore/Tensor/placeholder(_:)`` tensors for weights that a checkpoint supplies next.
+  public static func placeholder(_ inFeatures: Int, _ outFeatures: Int) -> Conv1D {
+    Conv1D(weight: Tensor.placeholder([inFeatures, outFeatures]), bias: Tensor.placeholder([outFeatures]))
+  }
+
   /// Applies the layer over the last axis (the [in, out] weight enters GEMM as a transposed view, no copy).
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
     try x.linear(weight: weight.transposed(), bias: bias)
@@ -223,7 +228,7 @@ public final class GPT2Block: Module {
   }
 
   /// A block built as block number `layerIndex` whose layers come from `conv(inFeatures, outFeatures)`
-  /// (attention's, then the MLP's), e.g. ``Conv1D/zeros(_:_:)`` for weights a checkpoint fills.
+  /// (attention's, then the MLP's), e.g. ``Conv1D/placeholder(_:_:)`` for weights a checkpoint fills.
   public init(_ c: GPT2Configuration, layerIndex: Int, conv: (Int, Int) -> Conv1D) {
     activation = c.activation
     super.init()
@@ -268,13 +273,15 @@ public final class GPT2: Module, AttentionLanguageModel {
     }
   }
 
-  /// A model whose weights are zeros, for a checkpoint to fill (no random numbers are drawn).
+  /// A model of placeholder weights (``TensorCore/Tensor/placeholder(_:)``: shapes, no memory) for a
+  /// checkpoint to fill; no random numbers are drawn.
   convenience init(placeholdersFor config: GPT2Configuration) throws {
     try config.validate()
     try self.init(
-      config, tokenEmbedding: Embedding(weight: Tensor.zeros([config.vocabularySize, config.width])),
-      positionEmbedding: Embedding(weight: Tensor.zeros([config.contextLength, config.width])), conv: Conv1D.zeros)
-    if !config.tiedEmbeddings { head = Linear.zeros(config.width, config.vocabularySize, bias: false) }
+      config, tokenEmbedding: Embedding(weight: Tensor.placeholder([config.vocabularySize, config.width])),
+      positionEmbedding: Embedding(weight: Tensor.placeholder([config.contextLength, config.width])),
+      conv: Conv1D.placeholder)
+    if !config.tiedEmbeddings { head = Linear.placeholder(config.width, config.vocabularySize, bias: false) }
   }
 
   /// Assembles the model from its embeddings and blocks whose layers come from `conv(in, out)`; the head

@@ -1,5 +1,6 @@
 import Checkpoints
 import Foundation
+import Kernels
 import NN
 import TensorCore
 
@@ -9,6 +10,10 @@ public protocol HFConfiguration: Codable, Sendable {
   static var modelType: String { get }
   /// Throws a ``TensorError`` when the sizes do not fit together.
   func validate() throws
+  /// The float32 tensors the sizes imply, by the keys they come from: checked against physical memory before
+  /// anything is allocated (``HFCheckpoint/configuration(_:)``), and before ``validate()``, so it must not trap
+  /// for any decoded sizes (huge or negative).
+  var memoryTerms: [MemoryTerm] { get }
 }
 
 /// A Hugging Face model folder: `config.json` plus `model.safetensors` (or shards listed in
@@ -85,6 +90,13 @@ public struct HFCheckpoint {
     }
     do {
       let config = try JSONDecoder().decode(C.self, from: configData)
+      // Memory first, so that a size no machine here holds is named with the limit; then the ranges
+      // (1 ... ``largestConfigurationSize``) and how the sizes fit together.
+      if let problem = MemoryBudget.problem(config.memoryTerms, as: "float32") {
+        throw CheckpointError(
+          path: configPath, problem: problem,
+          remedy: "fix config.json, or load the model on a machine with more memory")
+      }
       try config.validate()
       return config
     } catch let error as DecodingError {
@@ -108,49 +120,118 @@ public struct HFCheckpoint {
   /// Copies every parameter of `module` from the weights as owned float32 tensors.
   ///
   /// A parameter path is looked up as is, then under each name `aliases` returns (e.g. without a
-  /// `transformer.` prefix). A missing tensor or a shape that disagrees with the one `config.json`
-  /// implies is a one-line error naming the tensor and both shapes.
-  public func load(into module: Module, aliases: (String) -> [String] = { _ in [] }) throws {
+  /// `transformer.` prefix). Every tensor is matched against the file headers before any is read: a missing
+  /// tensor, a shape that disagrees with the one `config.json` implies, or a tensor of the files that no
+  /// parameter takes (more layers than the config names, another model's tensors) is a one-line error
+  /// naming the tensors; names for which `ignoring` is true (buffers, heads the model does not have) may be
+  /// left over. `module` may hold placeholders (``TensorCore/Tensor/placeholder(_:)``): only their shapes
+  /// are read.
+  public func load(
+    into module: Module, aliases: (String) -> [String] = { _ in [] }, ignoring: (String) -> Bool = { _ in false }
+  ) throws {
+    var plan: [(parameter: NamedParameter, file: SafetensorsFile, entry: SafetensorsEntry)] = []
+    var missing: [String] = []
     for p in module.namedParameters() {
       guard let current = p.box.tensor else { continue }
-      let (file, entry) = try matchingEntry(p.path, shape: current.shape, aliases: aliases)
+      guard let (file, entry) = ([p.path] + aliases(p.path)).lazy.compactMap({ self.entry($0) }).first else {
+        missing.append(p.path)
+        continue
+      }
+      guard entry.shape == current.shape else {
+        throw CheckpointError(
+          path: file.path,
+          problem: "tensor \(entry.name) has shape \(entry.shape) but config.json implies \(current.shape)",
+          remedy: "use the config.json that came with these weights")
+      }
       guard entry.dtype.isFloatingPoint else {
         throw CheckpointError(
           path: file.path, problem: "tensor \(entry.name) has dtype \(entry.dtype), not a float type",
           remedy: "convert the weights to float32, float16 or bfloat16")
       }
+      plan.append((p, file, entry))
+    }
+    if !missing.isEmpty {
+      throw CheckpointError(
+        path: files.first?.path ?? directory,
+        problem: "has no tensor \(Self.list(missing)), which config.json implies",
+        remedy: "check that config.json belongs to these weights")
+    }
+    let used = Set(plan.map(\.entry.name))
+    let extra = tensorNames.filter { !used.contains($0) && !ignoring($0) }
+    if !extra.isEmpty {
+      throw CheckpointError(
+        path: files.first?.path ?? directory,
+        problem: "holds \(extra.count == 1 ? "a tensor" : "\(extra.count) tensors") that config.json does not name: "
+          + Self.list(extra) + Self.layerNote(extra: extra, used: used),
+        remedy: "use the config.json that came with these weights")
+    }
+    for (p, file, entry) in plan {
       p.box.setTensor(try file.tensor(entry.name).converted(to: .float32).copied())
     }
   }
 
-  /// Throws the error ``load(into:aliases:)`` would throw when one of `expected` (a tensor and the shape
-  /// `config.json` implies for it) is missing or shaped otherwise.
-  ///
-  /// A model calls it with a few tensors that pin every size of its configuration before it allocates
-  /// placeholders of those sizes: a corrupt config.json (a `vocab_size` of 10^18, say) is then an error naming
-  /// the tensor, not an allocation that traps or exhausts the machine's memory.
-  public func checkShapes(_ expected: [(name: String, shape: [Int])], aliases: (String) -> [String] = { _ in [] })
-    throws
-  {
-    for (name, shape) in expected { _ = try matchingEntry(name, shape: shape, aliases: aliases) }
+  /// Throws the error ``load(into:aliases:ignoring:)`` would throw for the tensors of layers the weights do
+  /// not hold, when `config.json` names more layers (`layers`, under `key`) than they do, before a model of
+  /// that many layers is built: placeholders hold no tensor memory, but a million layers of modules still
+  /// take gigabytes and minutes. The missing names are those of the weights' last layer, renumbered.
+  public func checkLayerCount(_ layers: Int, key: String) throws {
+    let names = tensorNames
+    let held = (names.compactMap { Self.layerIndex($0)?.index }.max() ?? -1) + 1
+    guard layers > held else { return }
+    let path = files.first?.path ?? directory
+    let remedy = "check that config.json belongs to these weights"
+    let template = names.filter { Self.layerIndex($0)?.index == held - 1 }
+    guard !template.isEmpty else {
+      throw CheckpointError(
+        path: path, problem: "has no tensor of layers 0...\(layers - 1), which config.json implies (\(key) \(layers))",
+        remedy: remedy)
+    }
+    // The first few names (as ``list(_:limit:)`` shows them) without spelling out every missing layer.
+    var shown: [String] = []
+    for layer in held..<min(layers, held + 4) {
+      for name in template {
+        guard let (_, component) = Self.layerIndex(name) else { continue }
+        var parts = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        parts[component] = String(layer)
+        shown.append(parts.joined(separator: "."))
+      }
+    }
+    let missing = (layers - held) * template.count
+    let listed = shown.prefix(4).joined(separator: ", ") + (missing > 4 ? " and \(missing - 4) more" : "")
+    throw CheckpointError(
+      path: path,
+      problem: "has no tensor \(listed), which config.json implies (\(key) \(layers); the weights hold \(held))",
+      remedy: remedy)
   }
 
-  /// The entry for parameter `name` (or one of its aliases), which must have `shape`.
-  private func matchingEntry(
-    _ name: String, shape: [Int], aliases: (String) -> [String]
-  ) throws -> (file: SafetensorsFile, entry: SafetensorsEntry) {
-    guard let found = ([name] + aliases(name)).lazy.compactMap({ self.entry($0) }).first else {
-      throw CheckpointError(
-        path: files.first?.path ?? directory, problem: "has no tensor \(name), which config.json implies",
-        remedy: "check that config.json belongs to these weights")
+  /// The layer number of a tensor of a numbered layer (`layers.N.`, `h.N.`, `layer.N.`) and the position of
+  /// the number among the name's dot-separated parts; nil for other tensors.
+  static func layerIndex(_ name: String) -> (index: Int, component: Int)? {
+    let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+    for (i, part) in parts.enumerated().dropLast() where ["layers", "h", "layer"].contains(part) {
+      if let n = Int(parts[i + 1]) { return (n, i + 1) }
     }
-    guard found.entry.shape == shape else {
-      throw CheckpointError(
-        path: found.file.path,
-        problem: "tensor \(found.entry.name) has shape \(found.entry.shape) but config.json implies \(shape)",
-        remedy: "use the config.json that came with these weights")
-    }
-    return found
+    return nil
+  }
+
+  /// The first few of `names` and how many more.
+  static func list(_ names: [String], limit: Int = 4) -> String {
+    let shown = names.prefix(limit).joined(separator: ", ")
+    return names.count > limit ? "\(shown) and \(names.count - limit) more" : shown
+  }
+
+  /// "(layers 2...3 beyond the 2 that config.json names)" when leftover tensors belong to numbered layers
+  /// (`layers.N.`, `h.N.`, `layer.N.`) past those the used tensors cover; else "".
+  static func layerNote(extra: [String], used: Set<String>) -> String {
+    let configured = (used.compactMap { layerIndex($0)?.index }.max() ?? -1) + 1
+    let beyond = Set(extra.compactMap { layerIndex($0)?.index }).filter { $0 >= configured }.sorted()
+    guard let first = beyond.first, let last = beyond.last else { return "" }
+    let which =
+      first == last
+      ? "layer \(first)"
+      : beyond.count == last - first + 1
+        ? "layers \(first)...\(last)" : "layers " + beyond.map(String.init).joined(separator: ", ")
+    return " (\(which) beyond the \(configured) that config.json names)"
   }
 
   /// One line for a JSON decoding failure: which key, and what was wrong.

@@ -9,27 +9,18 @@ extension Llama {
     try self.init(checkpoint: HFCheckpoint(path: path))
   }
 
-  /// Builds the model that `checkpoint`'s config describes and copies its weights in.
+  /// Builds the model that `checkpoint`'s config describes and copies its weights in. RoPE frequency
+  /// buffers (`rotary_emb.inv_freq`) and, with tied embeddings, a stored `lm_head.weight` are ignored; any
+  /// other tensor the config does not name (a layer beyond `num_hidden_layers`) is an error.
   public convenience init(checkpoint: HFCheckpoint) throws {
     let config = try checkpoint.configuration(LlamaConfiguration.self)
-    try checkpoint.checkShapes(Self.sizeDefiningShapes(config))
+    try checkpoint.checkLayerCount(config.layers, key: "num_hidden_layers")
     try self.init(placeholdersFor: config)
-    try checkpoint.load(into: self)
-  }
-
-  /// Tensors whose shapes pin every size of `c` that placeholders are allocated from (vocabulary, width, MLP
-  /// width, query and key/value heads, the last layer), checked against the weights before allocating.
-  static func sizeDefiningShapes(_ c: LlamaConfiguration) -> [(name: String, shape: [Int])] {
-    let (v, h) = (c.vocabularySize, c.hiddenSize)
-    var shapes: [(name: String, shape: [Int])] = [
-      ("model.embed_tokens.weight", [v, h]),
-      ("model.layers.0.self_attn.q_proj.weight", [c.heads * c.headDimensions, h]),
-      ("model.layers.0.self_attn.k_proj.weight", [c.kvHeads * c.headDimensions, h]),
-      ("model.layers.0.mlp.gate_proj.weight", [c.intermediateSize, h]),
-      ("model.layers.\(c.layers - 1).input_layernorm.weight", [h]),
-    ]
-    if !c.tiedEmbeddings { shapes.append(("lm_head.weight", [v, h])) }
-    return shapes
+    try checkpoint.load(
+      into: self,
+      ignoring: { name in
+        name.hasSuffix("rotary_emb.inv_freq") || (config.tiedEmbeddings && name == "lm_head.weight")
+      })
   }
 
   /// Loads a llama2.c `.bin` checkpoint (legacy, v1 float32 or v2 Q8_0), keeping its interleaved RoPE layout.

@@ -126,6 +126,12 @@ public struct LlamaConfiguration: HFConfiguration, Equatable {
     {
       throw TensorError("LlamaConfiguration", "rope_scaling \"\(type)\" is not supported (only unscaled RoPE)")
     }
+    let headDimensions = try c.decodeIfPresent(Int.self, forKey: .headDimensions)
+    if headDimensions == nil && heads > 0 && hidden % heads != 0 {
+      throw TensorError(
+        "LlamaConfiguration",
+        "num_attention_heads \(heads) does not divide hidden_size \(hidden) and there is no head_dim to say the width")
+    }
     let act = try c.decodeIfPresent(String.self, forKey: .activation) ?? "silu"
     guard let activation = Activation(rawValue: act) else {
       throw TensorError("LlamaConfiguration", "hidden_act \"\(act)\" is not supported (silu, gelu, gelu_new, relu)")
@@ -135,7 +141,7 @@ public struct LlamaConfiguration: HFConfiguration, Equatable {
       intermediateSize: try c.decode(Int.self, forKey: .intermediateSize),
       layers: try c.decode(Int.self, forKey: .layers), heads: heads,
       kvHeads: try c.decodeIfPresent(Int.self, forKey: .kvHeads),
-      headDimensions: try c.decodeIfPresent(Int.self, forKey: .headDimensions),
+      headDimensions: headDimensions,
       contextLength: try c.decodeIfPresent(Int.self, forKey: .contextLength) ?? 2048,
       rmsNormEps: try c.decodeIfPresent(Float.self, forKey: .rmsNormEps) ?? 1e-6,
       ropeTheta: try rope?.ropeTheta ?? c.decodeIfPresent(Float.self, forKey: .ropeTheta) ?? 10_000,
@@ -255,11 +261,12 @@ public final class Llama: Module, AttentionLanguageModel {
     try self.init(config, embedding: embedding) { Linear($0, $1, bias: $2, generator: &generator) }
   }
 
-  /// A model whose weights are zeros, for a checkpoint to fill (no random numbers are drawn).
+  /// A model of placeholder weights (``TensorCore/Tensor/placeholder(_:)``: shapes, no memory) for a
+  /// checkpoint to fill; no random numbers are drawn.
   convenience init(placeholdersFor config: LlamaConfiguration) throws {
     try config.validate()
-    let embedding = Embedding(weight: Tensor.zeros([config.vocabularySize, config.hiddenSize]))
-    try self.init(config, embedding: embedding, linear: Linear.zeros)
+    let embedding = Embedding(weight: Tensor.placeholder([config.vocabularySize, config.hiddenSize]))
+    try self.init(config, embedding: embedding, linear: Linear.placeholder)
   }
 
   /// Assembles the model: `embedding`, then blocks and the untied head from `linear(in, out, bias)`.

@@ -14,6 +14,13 @@ extension Tensor {
     return Tensor(storage: Buffer(byteCount: count * 4, zeroed: true), shape: shape)
   }
 
+  /// A stand-in of `shape` that allocates one float: every element reads 0 (all strides are 0). For the
+  /// parameters of a model whose weights a checkpoint supplies next, so that building the model costs no
+  /// memory before the checkpoint's shapes are checked. Not for writing into.
+  public static func placeholder(_ shape: [Int]) -> Tensor {
+    Tensor(storage: Buffer(byteCount: 4, zeroed: true), shape: shape, strides: [Int](repeating: 0, count: shape.count))
+  }
+
   /// A float32 tensor of ones.
   public static func ones(_ shape: [Int]) -> Tensor { full(shape, value: 1) }
 

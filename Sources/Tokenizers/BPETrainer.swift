@@ -48,6 +48,11 @@ public struct BPETrainer: Sendable {
         path: "BPETrainer", problem: "vocabulary size \(vocabularySize) is below 256 + \(specialTokens.count) specials",
         remedy: "ask for a larger vocabulary")
     }
+    if let repeated = specialTokens.enumerated().first(where: { specialTokens[..<$0.offset].contains($0.element) }) {
+      throw TokenizerError(
+        path: "BPETrainer", problem: "special token \(repeated.element) is listed twice",
+        remedy: "give each special token once")
+    }
     var tokens = (0..<256).map { [UInt8($0)] }
     let pairs = learnMerges(counter, count: mergeCount, tokens: &tokens)
     var specials: [String: Int] = [:]

@@ -70,6 +70,13 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     try check(contextLength > 0, "context length must be positive, got \(contextLength)")
     try check(learningRate.isFinite && learningRate >= 0, "learning rate must be finite and non-negative")
     try check(minimumLearningRate.isFinite && minimumLearningRate >= 0, "minimum learning rate must be finite")
+    try check(
+      minimumLearningRate <= learningRate,
+      "the minimum learning rate \(minimumLearningRate) (--min-lr) is above the peak learning rate \(learningRate) "
+        + "(--lr); the cosine decay goes down from the peak")
+    try check(
+      weightDecay.isFinite && weightDecay >= 0,
+      "weight decay must be finite and non-negative, got \(weightDecay) (--weight-decay)")
     try check(warmupSteps >= 0, "warmup steps must be non-negative")
     try check(accumulationSteps > 0, "accumulation steps must be positive, got \(accumulationSteps)")
     try check(gradientClip >= 0 && gradientClip.isFinite, "gradient clip must be finite and non-negative")

@@ -96,7 +96,7 @@ import Training
       (bytes[32], bytes[33]) = (0xE8, 0xFD)  // id 65000 in a vocabulary of 300
       try Foundation.Data(bytes).write(to: URL(fileURLWithPath: folder + "/val.bin"))
     }
-    #expect(outside.contains("val.bin: holds token id 65000, outside meta.json's vocabulary of 300"))
+    #expect(outside.contains("val.bin: token 0 is id 65000, outside meta.json's vocabulary of 300"), "\(outside)")
     #expect(try PreparedShards(directory: seeds.shardFolder).train.count > 0)
   }
 

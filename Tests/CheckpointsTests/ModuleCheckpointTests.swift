@@ -33,6 +33,28 @@ import Testing
     #expect(try a(ids).floats == b(ids).floats)
   }
 
+  /// Every shape is checked against the file's header before any tensor is read: a mismatch leaves every
+  /// weight as it was.
+  @Test func aShapeMismatchLeavesTheModelUntouched() throws {
+    var rng = RandomGenerator(seed: 3)
+    let saved = try GPT(
+      GPTConfiguration(vocabularySize: 17, contextLength: 8, layers: 2, heads: 2, width: 8), generator: &rng)
+    let path = temporaryPath("gpt-mismatch.safetensors")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    try saved.saveSafetensors(to: path)
+    // The same model with a longer position table: the checkpoint's position embedding does not fit.
+    let other = try GPT(
+      GPTConfiguration(vocabularySize: 17, contextLength: 9, layers: 2, heads: 2, width: 8), generator: &rng)
+    let before = other.parameters().mapValues(\.floats)
+    do {
+      try other.loadSafetensors(from: path)
+      Issue.record("a mismatched shape loaded")
+    } catch let error as CheckpointError {
+      #expect(error.description.contains("[8, 8]") && error.description.contains("[9, 8]"), "\(error)")
+    }
+    #expect(other.parameters().mapValues(\.floats) == before, "weights were read before the shapes were checked")
+  }
+
   @Test func optimizerStateRoundTripContinuesIdentically() throws {
     var rng = RandomGenerator(seed: 2)
     let config = GPTConfiguration(vocabularySize: 11, contextLength: 6, layers: 1, heads: 1, width: 4)

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import Testing
 
 @testable import Data
@@ -29,6 +30,56 @@ func temporaryDirectory(_ name: String) throws -> String {
     }
     // Nothing but the two shards is left behind (no temporary files).
     #expect(try FileManager.default.contentsOfDirectory(atPath: dir).count == 2)
+  }
+
+  /// An id at or beyond a vocabulary is found by one scan and named with its position and the vocabulary.
+  @Test func idsAreCheckedAgainstAVocabulary() throws {
+    let dir = try temporaryDirectory("vocabulary")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    for width in [TokenWidth.uint16, .uint32] {
+      let path = dir + "/train-\(width).bin"
+      var tokens = (0..<5000).map { $0 % 500 }
+      tokens[3001] = 600
+      tokens[4000] = 700
+      try TokenShard.write(tokens, width: width, to: path)
+      let shard = try TokenShard(path: path)
+      #expect(shard.largestID() == 700 && shard.largestID(in: 0..<3000) == 499)
+      #expect(throws: Never.self) { try shard.checkIDs(below: 701) }
+      #expect(throws: Never.self) { try shard.checkIDs(below: 512, in: 0..<3001) }
+      #expect {
+        try shard.checkIDs(below: 512)
+      } throws: { error in
+        let line = "\(error)"
+        return line.contains("train-\(width).bin") && line.contains("token 3001 is id 600")
+          && line.contains("vocabulary of 512") && !line.contains("\n")
+      }
+    }
+  }
+
+  /// Copying more ids out of a shard than physical memory holds is one line naming the count and the limit,
+  /// before anything is allocated. The shard is a sparse file: its header and size say 1.5 × memory / 8
+  /// tokens, and no disk space is used.
+  @Test func aReadBeyondMemoryIsRefused() throws {
+    let dir = try temporaryDirectory("huge")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let count = Int(MemoryBudget.physicalBytes * 1.5 / 8)
+    var header = Array("FRTS".utf8)
+    for value in [UInt32(1), 2, 0] { withUnsafeBytes(of: value.littleEndian) { header += $0 } }
+    for value in [UInt64(count), 0] { withUnsafeBytes(of: value.littleEndian) { header += $0 } }
+    let path = dir + "/train.bin"
+    try Data(header).write(to: URL(fileURLWithPath: path))
+    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+    try handle.truncate(atOffset: UInt64(TokenShard.headerSize + 2 * count))
+    try handle.close()
+    let shard = try TokenShard(path: path)
+    #expect(shard.count == count)
+    #expect(try shard.tokens(in: 10..<20) == [Int64](repeating: 0, count: 10))
+    #expect {
+      _ = try shard.tokens(in: 0..<count)
+    } throws: { error in
+      let line = "\(error)"
+      return line.contains("train.bin") && line.contains("tokens \(count)") && line.contains("of physical memory")
+    }
   }
 
   @Test func emptyShardAndWidthChoice() throws {

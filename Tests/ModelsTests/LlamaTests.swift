@@ -130,6 +130,16 @@ import Testing
       LlamaConfiguration.self, from: Data((base + #", "rope_parameters": {"rope_theta": 4321.0}}"#).utf8))
     #expect(old.ropeTheta == 1234 && new.ropeTheta == 4321)
     #expect(old.kvHeads == 2 && old.headDimensions == 4)
+    // Without head_dim, heads that do not divide the width are an error, not a truncated head width.
+    let uneven = base.replacingOccurrences(of: "\"num_attention_heads\": 2", with: "\"num_attention_heads\": 3")
+    #expect {
+      try JSONDecoder().decode(LlamaConfiguration.self, from: Data((uneven + "}").utf8))
+    } throws: { error in
+      "\(error)".contains("num_attention_heads 3") && "\(error)".contains("hidden_size 8")
+    }
+    let explicit = try JSONDecoder().decode(
+      LlamaConfiguration.self, from: Data((uneven + #", "head_dim": 4}"#).utf8))
+    #expect(explicit.headDimensions == 4 && explicit.heads == 3)
     #expect(throws: (any Error).self) {
       try JSONDecoder().decode(
         LlamaConfiguration.self, from: Data((base + #", "rope_scaling": {"rope_type": "llama3"}}"#).utf8))

@@ -51,6 +51,17 @@ import Testing
     #expect(throws: TokenizerError.self) { try BPETrainer(vocabularySize: 300).train(files: ["/nonexistent/x.txt"]) }
     #expect(throws: TokenizerError.self) { try BPETrainer(vocabularySize: 300).train(files: []) }
   }
+
+  /// A special token listed twice is an error naming it, not a silently smaller vocabulary.
+  @Test func aRepeatedSpecialTokenIsRefused() throws {
+    do {
+      let tokenizer = try BPETrainer(vocabularySize: 300, specialTokens: ["<|a|>", "<|b|>", "<|a|>"]).train(
+        texts: ["abc abc abd"])
+      Issue.record("a repeated special token gave a \(tokenizer.vocabularySize)-token vocabulary")
+    } catch let error as TokenizerError {
+      #expect(error.description.contains("<|a|>") && error.description.contains("twice"), "\(error)")
+    }
+  }
 }
 
 /// The trainer against a naive reference that recounts every pair before each merge.

@@ -72,6 +72,25 @@ import Testing
     }
   }
 
+  /// A minimum learning rate above the peak and a negative weight decay are refused, naming the option.
+  @Test func configurationRefusesAMinimumAboveThePeakAndNegativeDecay() throws {
+    let cases: [(TrainingConfiguration, String)] = [
+      (TrainingConfiguration(learningRate: 1e-3, minimumLearningRate: 1e-2), "--min-lr"),
+      (TrainingConfiguration(weightDecay: -0.1), "--weight-decay"),
+      (TrainingConfiguration(weightDecay: .nan), "--weight-decay"),
+    ]
+    for (configuration, option) in cases {
+      #expect {
+        try configuration.validate()
+      } throws: { error in
+        "\(error)".contains(option)
+      }
+    }
+    #expect(throws: Never.self) {
+      try TrainingConfiguration(learningRate: 1e-3, minimumLearningRate: 1e-3, weightDecay: 0).validate()
+    }
+  }
+
   @Test func accumulatingTwoMicroBatchesEqualsOneDoubleBatch() throws {
     let dir = try temporaryDirectory("accumulate")
     defer { try? FileManager.default.removeItem(atPath: dir) }

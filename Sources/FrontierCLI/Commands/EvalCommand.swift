@@ -62,7 +62,10 @@ enum EvalCommand: Command {
         throw CLIError("\(path): no \(split) shard in the folder; pass a folder frontier prepare wrote, or text files")
       }
       let shard = try TokenShard(path: path)
-      tokens = try shard.tokens(in: 0..<min(shard.count, limit ?? shard.count)).map { Int($0) }
+      let read = 0..<min(shard.count, limit ?? shard.count)
+      try shard.checkMemory(toRead: read.count)
+      try shard.checkIDs(below: model.vocabularySize, in: read)
+      tokens = try shard.tokens(in: read).map { Int($0) }
       source = path
     } else {
       guard let tokenizer else { throw CLIError("\(modelPath): no tokenizer found; pass --tokenizer") }

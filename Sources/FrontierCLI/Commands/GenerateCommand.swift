@@ -1,5 +1,6 @@
 import Foundation
 import Generation
+import Kernels
 import LMCore
 import Models
 import TensorCore
@@ -85,11 +86,11 @@ enum GenerateCommand: Command {
     if let famConfiguration {
       let decoder = try famDecoder(famConfiguration, args: args, model: model)
       iterator = FAMTokenIterator(decoder, sampling: options.sampling)
+      // Interpolated, not String(format:): "%d" reads a 32-bit int, so a block size of 2^32 + 64 printed as 64.
       summary = {
-        String(
-          format: "; %@ b=%d m=%d f=%d, attention state %d floats (flat in length)", famConfiguration.mode.rawValue,
-          famConfiguration.blockSize, famConfiguration.memoryBlocks, famConfiguration.activeFAMLength,
-          decoder.stateFloatCount)
+        let c = famConfiguration
+        return "; \(c.mode.rawValue) b=\(c.blockSize) m=\(c.memoryBlocks) f=\(c.activeFAMLength), attention state "
+          + "\(decoder.stateFloatCount) floats (flat in length)"
       }
     } else if let draftPath = args.string("draft") {
       let speculative = try speculativeDecoder(
@@ -202,6 +203,11 @@ struct GenerationRequest {
     maxTokens = try args.int("max-tokens", default: 256)
     guard maxTokens > 0 else {
       throw UsageError(message: "\(command): --max-tokens must be positive, got \(maxTokens)")
+    }
+    // Every generated id is held (8 bytes each) until the end; a limit that could never fit is refused.
+    let ids = MemoryTerm("the generated ids", [MemoryTerm.Factor("--max-tokens", maxTokens)], elementBytes: 8)
+    if let problem = MemoryBudget.problem([ids], as: "64-bit ids", whole: "the output") {
+      throw UsageError(message: "\(command): \(problem); pass a smaller --max-tokens")
     }
     let seed: UInt64
     if let text = args.string("seed") {

@@ -41,6 +41,11 @@ enum InheritCommand: Command {
     try OutputGuard.refuseOverlap(
       command: "frontier inheritune", output: out, option: "--out",
       inputs: [("--parent", parentPath)] + (args.string("data").map { [("--data", $0)] } ?? []))
+    try OutputGuard.requireFolder(command: "frontier inheritune", output: out, option: "--out")
+    let steps = try args.int("steps", default: 0)
+    guard steps >= 0 else {
+      throw UsageError(message: "frontier inheritune: --steps must be 0 or more, got \(steps)")
+    }
     let parent = try ModelRegistry.load(parentPath)
     let k = Inheritune.layerCount(of: parent)
     guard let choice = BlockChoice(parsing: args.string("blocks") ?? "first") else {
@@ -53,7 +58,6 @@ enum InheritCommand: Command {
       list: args.string("inherit") ?? InheritanceOptions.paper.list, blockParts: parts, blockChoice: choice)
     let layers = try args.int("layers", default: max(1, k / 2))
     let seed = UInt64(truncatingIfNeeded: try args.int("seed", default: 0))
-    let steps = try args.int("steps", default: 0)
     let grow = args.flag("grow")
     if options.positions, (try TensorLayout.of(parent)).positions == nil {
       print("frontier inheritune: note: the parent has no learned positions; 'positions' copies nothing")
@@ -157,6 +161,8 @@ private struct Shards {
     guard let validation = shards.validation else {
       throw CLIError("\(path): has no val.bin; prepare the data with a validation share (--val-fraction)")
     }
+    // PreparedShards checked every id against meta.json's vocabulary (TokenShard.checkIDs), which is at most
+    // the parent's: each id is one the parent can look up.
     train = shards.train
     self.validation = validation
   }

@@ -44,6 +44,7 @@ enum PrepareCommand: Command {
     try OutputGuard.refuseOverlap(
       command: "frontier prepare", output: out, option: "--out",
       inputs: inputs.map { ("--input", $0) } + (args.string("tokenizer").map { [("--tokenizer", $0)] } ?? []))
+    try OutputGuard.requireFolder(command: "frontier prepare", output: out, option: "--out")
     let encoding = try makeEncoding(args.string("tokenizer") ?? "bytes")
     let meta = try ShardPreparer.prepare(
       inputs: inputs, encoding: encoding, directory: out, validationFraction: fraction,

@@ -29,10 +29,16 @@ enum TokenizeCommand: Command {
         throw UsageError(message: "frontier tokenize train: pass the text files to learn from")
       }
       let special = (args.string("special") ?? "<|endoftext|>").split(separator: ",").map(String.init)
+      if let repeated = special.enumerated().first(where: { special[..<$0.offset].contains($0.element) }) {
+        throw UsageError(
+          message: "frontier tokenize train: --special lists \(repeated.element) twice; give each special token once")
+      }
       guard vocab > 256 + special.count else {
         throw UsageError(
           message: "frontier tokenize train: --vocab must exceed 256 bytes + \(special.count) special tokens")
       }
+      // Checked before learning, which can take minutes, rather than when writing.
+      try OutputGuard.requireWritableFile(command: "frontier tokenize train", output: out, option: "--out")
       let clock = ContinuousClock()
       let start = clock.now
       let tokenizer = try BPETrainer(vocabularySize: vocab, specialTokens: special).train(files: rest)
@@ -45,8 +51,14 @@ enum TokenizeCommand: Command {
       guard let path = args.string("tokenizer") else {
         throw UsageError(message: "frontier tokenize encode: pass --tokenizer PATH")
       }
+      let text = rest.joined(separator: " ")
+      guard !text.isEmpty else {
+        throw UsageError(
+          message: "frontier tokenize encode: no text to encode; pass it after the options, e.g. "
+            + "frontier tokenize encode --tokenizer PATH 'Hello world'")
+      }
       let tokenizer = try TokenizerLoader.load(path)
-      let ids = tokenizer.encode(rest.joined(separator: " "), addSpecialTokens: false)
+      let ids = tokenizer.encode(text, addSpecialTokens: false)
       print(ids.map(String.init).joined(separator: ","))
       if args.flag("decode") { print(tokenizer.decode(ids)) }
     default:

@@ -1,6 +1,7 @@
 import Data
 import Distributed
 import Foundation
+import Kernels
 import Models
 import NN
 import TensorCore
@@ -113,7 +114,12 @@ enum TrainCommand: Command {
     guard let dataArgument = args.string("data") else {
       throw UsageError(message: "frontier train: pass the prepared data folder with --data (see frontier prepare)")
     }
+    let out = args.string("out") ?? "runs/train"
     let data = try resolveDataPath(dataArgument)
+    try OutputGuard.refuseOverlap(
+      command: "frontier train", output: out, option: "--out",
+      inputs: [("--data", data)] + (args.string("init").map { [("--init", $0)] } ?? []))
+    try OutputGuard.requireFolder(command: "frontier train", output: out, option: "--out")
     let shards = try PreparedShards(directory: data)
     let (meta, train, validation) = (shards.meta, shards.train, shards.validation)
 
@@ -151,11 +157,21 @@ enum TrainCommand: Command {
             "frontier train: --vocab \(settings.vocabularySize) is smaller than the data's \(meta.vocabularySize)"
         )
       }
+      guard settings.heads > 0, settings.width % settings.heads == 0 else {
+        throw UsageError(
+          message: "frontier train: --heads \(settings.heads) does not divide --width \(settings.width); pass a width "
+            + "that is a multiple of the heads")
+      }
+      try checkMemory(settings, batch: configuration.batchSize)
       guard let build = ModelArchitectures.builders[settings.architecture] else {
         let known = ModelArchitectures.builders.keys.sorted().joined(separator: ", ")
         throw UsageError(message: "frontier train: unknown --model '\(settings.architecture)' (choose from \(known))")
       }
       model = try build(settings, &generator)
+    }
+    // A shard id the model cannot look up would stop training at the first window that draws it.
+    for shard in [train] + (validation.map { [$0] } ?? []) {
+      try shard.checkIDs(below: settings.vocabularySize)
     }
     if args.string("lora-rank") != nil {
       let rank = try args.int("lora-rank", default: 8)
@@ -171,10 +187,6 @@ enum TrainCommand: Command {
       }
       settings.lora = lora
     }
-    let out = args.string("out") ?? "runs/train"
-    try OutputGuard.refuseOverlap(
-      command: "frontier train", output: out, option: "--out",
-      inputs: [("--data", data)] + (args.string("init").map { [("--init", $0)] } ?? []))
     let communicator = try makeCommunicator()
     let trainer = try Trainer(
       model: model.module, configuration: configuration, train: train, validation: validation,
@@ -259,6 +271,27 @@ enum TrainCommand: Command {
     return TrainableModel(
       module: module, forward: { ids, _ in try language.logits(ids, state: nil) },
       export: save)
+  }
+
+  /// Refuses sizes whose model (weights, gradients and AdamW's two moments: 16 bytes a parameter) or
+  /// logits of one micro-batch could not fit in physical memory, naming the options, before any allocation.
+  /// Both architectures have about 12 · width² parameters a block.
+  static func checkMemory(_ settings: ModelSettings, batch: Int) throws {
+    typealias F = MemoryTerm.Factor
+    let (v, w, t) = (
+      F("--vocab", settings.vocabularySize), F("--width", settings.width), F("--context", settings.contextLength)
+    )
+    let model = [
+      MemoryTerm("the token embedding", [v, w], elementBytes: 16),
+      MemoryTerm("the blocks", [F("--layers", settings.layers), w, w], multiplier: 12, elementBytes: 16),
+      MemoryTerm("the positions", [t, w], elementBytes: 16),
+    ]
+    let logits = [MemoryTerm("the logits of a micro-batch", [F("--batch", batch), t, v], multiplier: 3)]
+    if let problem = MemoryBudget.problem(model, as: "weights, gradients and AdamW moments")
+      ?? MemoryBudget.problem(logits, as: "float32 logits, probabilities and their gradients")
+    {
+      throw UsageError(message: "frontier train: \(problem); pass smaller sizes")
+    }
   }
 
   private static func say(_ communicator: Communicator, _ text: String) {

@@ -33,6 +33,13 @@ public final class Linear: Module {
     Linear(weight: Tensor.zeros([outFeatures, inFeatures]), bias: bias ? Tensor.zeros([outFeatures]) : nil)
   }
 
+  /// A layer of ``TensorCore/Tensor/placeholder(_:)`` tensors: the shapes of weights that a checkpoint
+  /// supplies next, allocating nothing until it does.
+  public static func placeholder(_ inFeatures: Int, _ outFeatures: Int, bias: Bool) -> Linear {
+    Linear(
+      weight: Tensor.placeholder([outFeatures, inFeatures]), bias: bias ? Tensor.placeholder([outFeatures]) : nil)
+  }
+
   /// Wraps existing weights.
   public init(weight: Tensor, bias: Tensor? = nil) {
     self.weight = weight

@@ -69,7 +69,7 @@ public final class GatedMLP: Module {
   }
 
   /// A block of width `hidden` whose projections (gate, up, down, in that order) come from
-  /// `linear(inFeatures, outFeatures, bias)`, e.g. ``Linear/zeros(_:_:bias:)`` for weights a checkpoint fills.
+  /// `linear(inFeatures, outFeatures, bias)`, e.g. ``Linear/placeholder(_:_:bias:)`` for weights a checkpoint fills.
   public init(
     _ dimensions: Int, hidden: Int, activation: Activation = .silu, bias: Bool = false,
     linear: (Int, Int, Bool) -> Linear

@@ -222,6 +222,22 @@ public enum SourceFingerprint {
   /// The fingerprint of `paths` (folders or files, relative to `repository`), as 16 hex digits prefixed by
   /// "src-", or of the running executable ("bin-…") when none of them exists.
   public static func of(_ paths: [String], in repository: String = ReportHeader.repositoryDirectory()) -> String {
+    // Once per process: a command that runs for hours keys every stage by the sources as they were when it
+    // started, not as they are after an edit made while it ran.
+    let key = ([repository] + paths).joined(separator: "\u{0}")
+    memo.lock()
+    defer { memo.unlock() }
+    if let known = memoized[key] { return known }
+    let value = compute(paths, in: repository)
+    memoized[key] = value
+    return value
+  }
+
+  private static let memo = NSLock()
+  nonisolated(unsafe) private static var memoized: [String: String] = [:]
+
+  /// The fingerprint computed afresh (what ``of(_:in:)`` memoizes).
+  static func compute(_ paths: [String], in repository: String) -> String {
     let manager = FileManager.default
     var files: [String] = []
     for path in paths {

@@ -153,18 +153,22 @@ extension ReportHeader {
     let folder = repository + "/Sources/Thing"
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     try Data("let a = 1\n".utf8).write(to: URL(fileURLWithPath: folder + "/A.swift"))
-    let first = SourceFingerprint.of(["Sources/Thing"], in: repository)
+    let first = SourceFingerprint.compute(["Sources/Thing"], in: repository)
+    // The memoized fingerprint a long command keys its stages by stays what it was when first read.
+    let memoized = SourceFingerprint.of(["Sources/Thing"], in: repository)
+    #expect(memoized == first)
     #expect(first.hasPrefix("src-") && first.count == 20)
-    #expect(SourceFingerprint.of(["Sources/Thing"], in: repository) == first)
+    #expect(SourceFingerprint.compute(["Sources/Thing"], in: repository) == first)
     try Data("let a = 2\n".utf8).write(to: URL(fileURLWithPath: folder + "/A.swift"))
-    let changed = SourceFingerprint.of(["Sources/Thing"], in: repository)
+    let changed = SourceFingerprint.compute(["Sources/Thing"], in: repository)
     #expect(changed != first)
     try FileManager.default.moveItem(atPath: folder + "/A.swift", toPath: folder + "/B.swift")
-    #expect(SourceFingerprint.of(["Sources/Thing"], in: repository) != changed)
+    #expect(SourceFingerprint.compute(["Sources/Thing"], in: repository) != changed)
     try Data("// more\n".utf8).write(to: URL(fileURLWithPath: folder + "/C.swift"))
-    let added = SourceFingerprint.of(["Sources/Thing"], in: repository)
+    let added = SourceFingerprint.compute(["Sources/Thing"], in: repository)
     #expect(added != changed)
+    #expect(SourceFingerprint.of(["Sources/Thing"], in: repository) == memoized)
     // Paths that do not exist fall back to the executable's fingerprint.
-    #expect(SourceFingerprint.of(["Sources/Nothing"], in: repository).hasPrefix("bin-"))
+    #expect(SourceFingerprint.compute(["Sources/Nothing"], in: repository).hasPrefix("bin-"))
   }
 }

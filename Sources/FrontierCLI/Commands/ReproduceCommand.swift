@@ -54,6 +54,8 @@ enum ReproduceCommand: Command {
       for reproduction in chosen { print(try status(of: reproduction, driver: driver, quick: quick)) }
       return
     }
+    // Fingerprint every stage's sources now, before hours of running (see SourceFingerprint.of).
+    for reproduction in try driver.dependencyOrder() { _ = try driver.stamp(of: reproduction, quick: quick) }
     let started = Date()
     for reproduction in chosen {
       let cache = reproduction.cacheDirectory(quick: quick)

@@ -101,7 +101,9 @@ enum BaseModelReproduction {
         "\(recipe.evaluationInterval)", "--checkpoint-every", "\(recipe.checkpointInterval)", "--seed", "1", "--out",
         run,
       ]
-      if Trainer.latestCheckpoint(inRun: run) != nil { arguments.append("--resume") }
+      // Resume from the newest usable checkpoint; with none (a first run, or only damaged ones) start over.
+      let resumable = Trainer.newestValidCheckpoint(inRun: run).checkpoint != nil
+      arguments.append(resumable ? "--resume" : "--overwrite")
       try TrainCommand.run(try parse(TrainCommand.self, arguments))
     }
     try writeReport(recipe: recipe, cache: cache, output: output)

@@ -88,6 +88,29 @@ public final class TokenShard: @unchecked Sendable {
     }
   }
 
+  /// A cheap identity of the shard's contents: FNV-1a over its token count and up to `samples` ids at
+  /// evenly spaced positions. Recorded in training checkpoints, so that a resume on other data is noticed
+  /// (while the same shard moved to another folder is not).
+  public func fingerprint(samples: Int = 4096) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    func mix(_ value: UInt64) {
+      for byte in 0..<8 {
+        hash ^= (value >> (8 * UInt64(byte))) & 0xFF
+        hash = hash &* 0x0000_0100_0000_01B3
+      }
+    }
+    mix(UInt64(count))
+    let n = Swift.min(samples, count)
+    for i in 0..<n {
+      let position = Int((Double(i) * Double(count) / Double(n)).rounded(.down))
+      switch width {
+      case .uint16: mix(UInt64(buffer.pointer(as: UInt16.self, at: position).pointee))
+      case .uint32: mix(UInt64(buffer.pointer(as: UInt32.self, at: position).pointee))
+      }
+    }
+    return hash
+  }
+
   /// Throws one line naming the file, the count and the limit when copying `count` ids out (8 bytes each)
   /// could not fit in physical memory.
   public func checkMemory(toRead count: Int) throws {

@@ -14,12 +14,18 @@ struct OptionSpec {
   let help: String
   /// Default shown in help.
   let defaultValue: String?
+  /// Whether the option may stand alone as a flag or take a value (`--resume` or `--resume PATH`).
+  let valueIsOptional: Bool
 
-  init(_ name: String, value: String? = nil, default defaultValue: String? = nil, _ help: String) {
+  init(
+    _ name: String, value: String? = nil, optionalValue: Bool = false, default defaultValue: String? = nil,
+    _ help: String
+  ) {
     self.name = name
     self.value = value
     self.help = help
     self.defaultValue = defaultValue
+    self.valueIsOptional = optionalValue && value != nil
   }
 }
 
@@ -60,6 +66,15 @@ struct ParsedArguments {
           throw UsageError(message: "frontier \(command): --\(name) takes no value")
         }
         flags.insert(name)
+      } else if spec.valueIsOptional {
+        // A flag, with the next argument as its value unless that is another option.
+        flags.insert(name)
+        if let inline {
+          values[name] = inline
+        } else if i < args.count, !args[i].hasPrefix("--") {
+          values[name] = args[i]
+          i += 1
+        }
       } else if let inline {
         values[name] = inline
       } else {
@@ -113,7 +128,7 @@ extension Command {
     if !options.isEmpty { lines.append("options:") }
     for o in options + [OptionSpec("help", "show this help")] {
       var left = "  --\(o.name)"
-      if let v = o.value { left += " \(v)" }
+      if let v = o.value { left += o.valueIsOptional ? " [\(v)]" : " \(v)" }
       let pad = String(repeating: " ", count: max(2, 28 - left.count))
       lines.append(left + pad + o.help + (o.defaultValue.map { " (default: \($0))" } ?? ""))
     }

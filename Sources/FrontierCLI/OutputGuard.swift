@@ -8,9 +8,9 @@ enum OutputGuard {
     URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
   }
 
-  /// Throws one line naming the command, the output and the input it would overwrite, when `output` is one
+  /// Throws one line naming the output and the input it would overwrite, when `output` is one
   /// of `inputs`, lies inside one of them, or contains one.
-  static func refuseOverlap(command: String, output: String, option: String, inputs: [(option: String, path: String)])
+  static func refuseOverlap(output: String, option: String, inputs: [(option: String, path: String)])
     throws
   {
     let target = resolved(output)
@@ -18,7 +18,7 @@ enum OutputGuard {
       let source = resolved(input.path)
       if source == target || target.hasPrefix(source + "/") || source.hasPrefix(target + "/") {
         throw CLIError(
-          "\(command): \(option) \(output) would overwrite \(input.option) \(input.path), which it reads; "
+          "\(option) \(output) would overwrite \(input.option) \(input.path), which it reads; "
             + "choose another \(option)")
       }
     }
@@ -26,29 +26,29 @@ enum OutputGuard {
 
   /// Throws one line when `output` names an existing regular file (or anything but a folder): a command
   /// that writes a folder there would otherwise fail with the file system's raw error.
-  static func requireFolder(command: String, output: String, option: String) throws {
+  static func requireFolder(output: String, option: String) throws {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory), !isDirectory.boolValue else {
       return
     }
     throw CLIError(
-      "\(command): \(option) \(output) is an existing file, not a folder; choose a folder path for \(option)")
+      "\(option) \(output) is an existing file, not a folder; choose a folder path for \(option)")
   }
 
   /// Throws one line unless a file can be written at `output`: its folder exists and is writable, and
   /// `output` itself is not a folder. Checked before long work, so that it does not fail at the end.
-  static func requireWritableFile(command: String, output: String, option: String) throws {
+  static func requireWritableFile(output: String, option: String) throws {
     let manager = FileManager.default
     var isDirectory: ObjCBool = false
     if manager.fileExists(atPath: output, isDirectory: &isDirectory), isDirectory.boolValue {
-      throw CLIError("\(command): \(option) \(output) is a folder; pass a file path such as \(output)/tokenizer.json")
+      throw CLIError("\(option) \(output) is a folder; pass a file path such as \(output)/tokenizer.json")
     }
     let folder = URL(fileURLWithPath: output).deletingLastPathComponent().path
     guard manager.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-      throw CLIError("\(command): \(option) \(output): the folder \(folder) does not exist; create it first")
+      throw CLIError("\(option) \(output): the folder \(folder) does not exist; create it first")
     }
     guard manager.isWritableFile(atPath: folder) else {
-      throw CLIError("\(command): \(option) \(output): the folder \(folder) is not writable; choose another path")
+      throw CLIError("\(option) \(output): the folder \(folder) is not writable; choose another path")
     }
   }
 }

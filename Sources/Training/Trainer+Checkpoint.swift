@@ -17,6 +17,32 @@ public struct TrainingState: Codable, Sendable {
   public var configuration: TrainingConfiguration
   /// The model's configuration as JSON.
   public var model: String
+  /// The training data (nil in checkpoints written before it was recorded).
+  public var data: TrainingDataRecord?
+  /// The processes that trained (nil in checkpoints written before it was recorded).
+  public var ranks: Int?
+}
+
+/// Which tokens a run trains on: the training shard's path, token count and ``Data/TokenShard/fingerprint(samples:)``.
+public struct TrainingDataRecord: Codable, Equatable, Sendable {
+  /// The shard's path when the run started.
+  public var path: String
+  /// Its tokens.
+  public var tokens: Int
+  /// Its fingerprint.
+  public var fingerprint: UInt64
+
+  /// The record of `shard`.
+  public init(_ shard: TokenShard) {
+    path = URL(fileURLWithPath: shard.path).standardizedFileURL.path
+    tokens = shard.count
+    fingerprint = shard.fingerprint()
+  }
+
+  /// Whether both describe the same tokens (wherever the shard lies now).
+  public func sameTokens(as other: TrainingDataRecord) -> Bool {
+    tokens == other.tokens && fingerprint == other.fingerprint
+  }
 }
 
 extension Trainer {
@@ -32,7 +58,7 @@ extension Trainer {
     guard communicator.rank == 0, let root = checkpointsDirectory else { return nil }
     let fm = FileManager.default
     try fm.createDirectory(atPath: root, withIntermediateDirectories: true)
-    let name = String(format: "step-%08d", step)
+    let name = String(format: "step-%08ld", step)
     let final = (root as NSString).appendingPathComponent(name)
     let temporary = (root as NSString).appendingPathComponent(
       ".\(name).tmp-\(ProcessInfo.processInfo.processIdentifier)")
@@ -43,7 +69,7 @@ extension Trainer {
       try OptimizerState.save(optimizer, to: (temporary as NSString).appendingPathComponent("optimizer.safetensors"))
       let state = TrainingState(
         step: step, sampler: sampler.state, generator: generator, configuration: configuration,
-        model: modelDescription)
+        model: modelDescription, data: trainingData, ranks: communicator.size)
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
       try AtomicFile.write(
@@ -74,59 +100,6 @@ extension Trainer {
   /// The newest checkpoint of a run folder (its `checkpoints/` subfolder), or nil.
   public static func latestCheckpoint(inRun directory: String) -> String? {
     checkpoints(in: (directory as NSString).appendingPathComponent("checkpoints")).last
-  }
-
-  /// Restores the model, optimizer, sampler, generator and step from a checkpoint folder.
-  ///
-  /// The batch size, context length, accumulation and seed must match the checkpoint's (otherwise the run
-  /// would not continue the same data stream), and so must the model description.
-  public func resume(from checkpoint: String) throws {
-    let statePath = (checkpoint as NSString).appendingPathComponent("state.json")
-    guard let data = FileManager.default.contents(atPath: statePath) else {
-      throw TrainingError(path: statePath, problem: "is missing", remedy: "pass a folder written by `frontier train`")
-    }
-    let state: TrainingState
-    do {
-      state = try JSONDecoder().decode(TrainingState.self, from: data)
-    } catch {
-      throw TrainingError(path: statePath, problem: "is not a valid training state", remedy: "pick another checkpoint")
-    }
-    let saved = state.configuration
-    let mismatches = [
-      ("batch size", saved.batchSize, configuration.batchSize),
-      ("context length", saved.contextLength, configuration.contextLength),
-      ("accumulation steps", saved.accumulationSteps, configuration.accumulationSteps),
-      ("seed", Int(truncatingIfNeeded: saved.seed), Int(truncatingIfNeeded: configuration.seed)),
-    ].filter { $0.1 != $0.2 }
-    if let (what, old, new) = mismatches.first {
-      throw TrainingError(
-        path: statePath, problem: "the checkpoint's \(what) is \(old) but this run's is \(new)",
-        remedy: "use the checkpoint's settings to resume, or start a new run")
-    }
-    // A checkpoint folder is named after its step (step-NNNNNNNN), and no run saves beyond its last step.
-    let folderStep = Int((checkpoint as NSString).lastPathComponent.split(separator: "-").last ?? "")
-    guard state.step >= 0, state.step <= saved.steps, folderStep.map({ $0 == state.step }) ?? true else {
-      throw TrainingError(
-        path: statePath,
-        problem: "says step \(state.step), but the checkpoint is \((checkpoint as NSString).lastPathComponent) "
-          + "of a run of \(saved.steps) steps",
-        remedy: "restore state.json or resume from another checkpoint")
-    }
-    guard state.model == modelDescription else {
-      throw TrainingError(
-        path: statePath, problem: "was written for a different model (\(state.model))",
-        remedy: "use the same model settings as the checkpoint")
-    }
-    try model.loadSafetensors(from: (checkpoint as NSString).appendingPathComponent("model.safetensors"))
-    try OptimizerState.load(
-      optimizer, from: (checkpoint as NSString).appendingPathComponent("optimizer.safetensors"), for: model)
-    step = state.step
-    sampler = WindowSampler(state: state.sampler, context: configuration.contextLength)
-    generator = state.generator
-    if let metrics {
-      history = try metrics.truncate(afterStep: step)
-    }
-    resumedCheckpoint = checkpoint
   }
 
   /// Draws `loss.svg` (train and validation loss against step) into the output folder.

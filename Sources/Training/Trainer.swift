@@ -31,6 +31,8 @@ public final class Trainer {
   public internal(set) var generator: RandomGenerator
   /// The model's configuration as JSON, stored in `state.json` and checked on resume.
   public let modelDescription: String
+  /// The training shard's identity, stored in `state.json` and checked on resume.
+  public let trainingData: TrainingDataRecord
   /// Where checkpoints, `metrics.jsonl` and `loss.svg` go (nil: nowhere).
   public let outputDirectory: String?
   /// Where progress goes (rank 0 only).
@@ -66,6 +68,7 @@ public final class Trainer {
     self.communicator = communicator
     self.outputDirectory = outputDirectory
     self.modelDescription = modelDescription
+    trainingData = TrainingDataRecord(train)
     self.progress = communicator.rank == 0 ? progress : .quiet
     self.forward = forward
     optimizer = AdamW(

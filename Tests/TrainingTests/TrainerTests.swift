@@ -68,7 +68,7 @@ import Testing
       try other.resume(from: try #require(Trainer.latestCheckpoint(inRun: dir)))
       Issue.record("a changed batch size was accepted")
     } catch let error as TrainingError {
-      #expect(error.description.contains("batch size is 2 but this run's is 3"))
+      #expect(error.description.contains("batch size (--batch) is 2 but this run's is 3"), "\(error)")
     }
   }
 

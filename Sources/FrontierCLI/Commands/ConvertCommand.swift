@@ -37,7 +37,7 @@ enum ConvertCommand: Command {
     guard FileManager.default.fileExists(atPath: from) else {
       throw CLIError("\(from): not found; pass a llama2.c .bin file or a Hugging Face Llama folder")
     }
-    try OutputGuard.refuseOverlap(command: "frontier convert", output: to, option: "--to", inputs: [("--from", from)])
+    try OutputGuard.refuseOverlap(output: to, option: "--to", inputs: [("--from", from)])
     var isDirectory: ObjCBool = false
     if FileManager.default.fileExists(atPath: to, isDirectory: &isDirectory), isDirectory.boolValue == toLlama2c {
       throw CLIError("\(to): exists and is a \(isDirectory.boolValue ? "folder" : "file"); choose another --to")

@@ -39,9 +39,9 @@ enum InheritCommand: Command {
       throw UsageError(message: "frontier inheritune: pass --parent PATH and --out DIR (see --help)")
     }
     try OutputGuard.refuseOverlap(
-      command: "frontier inheritune", output: out, option: "--out",
+      output: out, option: "--out",
       inputs: [("--parent", parentPath)] + (args.string("data").map { [("--data", $0)] } ?? []))
-    try OutputGuard.requireFolder(command: "frontier inheritune", output: out, option: "--out")
+    try OutputGuard.requireFolder(output: out, option: "--out")
     let steps = try args.int("steps", default: 0)
     guard steps >= 0 else {
       throw UsageError(message: "frontier inheritune: --steps must be 0 or more, got \(steps)")

@@ -42,9 +42,9 @@ enum PrepareCommand: Command {
     let seed = try args.int("seed", default: 0)
     let inputs = try listed.map(resolveDataPath)
     try OutputGuard.refuseOverlap(
-      command: "frontier prepare", output: out, option: "--out",
+      output: out, option: "--out",
       inputs: inputs.map { ("--input", $0) } + (args.string("tokenizer").map { [("--tokenizer", $0)] } ?? []))
-    try OutputGuard.requireFolder(command: "frontier prepare", output: out, option: "--out")
+    try OutputGuard.requireFolder(output: out, option: "--out")
     let encoding = try makeEncoding(args.string("tokenizer") ?? "bytes")
     let meta = try ShardPreparer.prepare(
       inputs: inputs, encoding: encoding, directory: out, validationFraction: fraction,

@@ -38,7 +38,7 @@ enum TokenizeCommand: Command {
           message: "frontier tokenize train: --vocab must exceed 256 bytes + \(special.count) special tokens")
       }
       // Checked before learning, which can take minutes, rather than when writing.
-      try OutputGuard.requireWritableFile(command: "frontier tokenize train", output: out, option: "--out")
+      try OutputGuard.requireWritableFile(output: out, option: "--out")
       let clock = ContinuousClock()
       let start = clock.now
       let tokenizer = try BPETrainer(vocabularySize: vocab, specialTokens: special).train(files: rest)

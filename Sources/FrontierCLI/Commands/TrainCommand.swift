@@ -103,7 +103,10 @@ enum TrainCommand: Command {
     OptionSpec("keep", value: "N", default: "3", "checkpoints to keep"),
     OptionSpec("log-every", value: "N", default: "10", "plain progress line interval when not on a terminal"),
     OptionSpec("seed", value: "N", default: "0", "seed of the weights and the data order"),
-    OptionSpec("resume", "continue from the newest checkpoint in --out"),
+    OptionSpec(
+      "resume", value: "PATH", optionalValue: true,
+      "continue the run in --out from its newest usable checkpoint, or from PATH (a checkpoint or run folder)"),
+    OptionSpec("overwrite", "start over in an --out that holds a run (its checkpoints and model are removed)"),
   ]
 
   /// The process group; a multi-process launcher replaces this.
@@ -117,9 +120,9 @@ enum TrainCommand: Command {
     let out = args.string("out") ?? "runs/train"
     let data = try resolveDataPath(dataArgument)
     try OutputGuard.refuseOverlap(
-      command: "frontier train", output: out, option: "--out",
+      output: out, option: "--out",
       inputs: [("--data", data)] + (args.string("init").map { [("--init", $0)] } ?? []))
-    try OutputGuard.requireFolder(command: "frontier train", output: out, option: "--out")
+    try OutputGuard.requireFolder(output: out, option: "--out")
     let shards = try PreparedShards(directory: data)
     let (meta, train, validation) = (shards.meta, shards.train, shards.validation)
 
@@ -141,6 +144,12 @@ enum TrainCommand: Command {
     } catch let error as TrainingError {
       throw UsageError(message: "frontier train: \(error.problem)")
     }
+    // One writer per run folder: rank 0 (the only one that writes) holds the lock until the process ends;
+    // then what the folder holds decides how the run starts.
+    let communicator = try makeCommunicator()
+    let lock = communicator.rank == 0 ? try RunLock(folder: out) : nil
+    defer { lock?.release() }
+    let start = try RunStart.decide(out: out, args: args)
     var settings = ModelSettings(
       architecture: args.string("model") ?? "gpt", vocabularySize: try args.int("vocab", default: meta.vocabularySize),
       contextLength: configuration.contextLength, layers: try args.int("layers", default: 4),
@@ -187,17 +196,17 @@ enum TrainCommand: Command {
       }
       settings.lora = lora
     }
-    let communicator = try makeCommunicator()
+    if communicator.rank == 0 {
+      for note in try start.prepare(out) { print(note) }
+    }
     let trainer = try Trainer(
       model: model.module, configuration: configuration, train: train, validation: validation,
       communicator: communicator, outputDirectory: out, modelDescription: settings.json, progress: .standardError,
       forward: model.forward)
-    if args.flag("resume") {
-      guard let checkpoint = Trainer.latestCheckpoint(inRun: out) else {
-        throw UsageError(message: "frontier train: no checkpoint under \(out)/checkpoints to resume; drop --resume")
-      }
+    if let checkpoint = start.checkpoint {
       try trainer.resume(from: checkpoint)
-      say(communicator, "frontier train: resumed from \(checkpoint) at step \(trainer.step)")
+      let skipped = start.skipped.isEmpty ? "" : "; skipped damaged \(RunStart.describe(start.skipped))"
+      say(communicator, "frontier train: resumed from \(checkpoint) at step \(trainer.step)\(skipped)")
     }
     say(
       communicator,
@@ -313,7 +322,14 @@ enum TrainCommand: Command {
       guard let spec = specs[key], key != "config" else {
         throw UsageError(message: "frontier train: \(path) has unknown option '\(key)' (see frontier train --help)")
       }
-      if spec.value == nil {
+      if spec.valueIsOptional, let on = value as? Bool {
+        if on && !args.flags.contains(key) { result.flags.insert(key) }
+      } else if spec.valueIsOptional, let text = value as? String {
+        if !args.flags.contains(key) {
+          result.flags.insert(key)
+          result.values[key] = text
+        }
+      } else if spec.value == nil {
         guard let on = value as? Bool else {
           throw UsageError(message: "frontier train: \(path): '\(key)' must be true or false")
         }

@@ -107,7 +107,9 @@ enum BaseModelReproduction: Reproduction {
         "\(recipe.evaluationInterval)", "--checkpoint-every", "\(recipe.checkpointInterval)", "--seed", "1", "--out",
         run,
       ]
-      if Trainer.latestCheckpoint(inRun: run) != nil { arguments.append("--resume") }
+      // Resume from the newest usable checkpoint; with none (a first run, or only damaged ones) start over.
+      let resumable = Trainer.newestValidCheckpoint(inRun: run).checkpoint != nil
+      arguments.append(resumable ? "--resume" : "--overwrite")
       try TrainCommand.run(try parse(TrainCommand.self, arguments))
     }
     return try report(recipe: recipe, cache: cache)

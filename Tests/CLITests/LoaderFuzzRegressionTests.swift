@@ -215,8 +215,9 @@ import Training
     let run = seeds.root + "/regression-run-\(UUID().uuidString)"
     defer { try? FileManager.default.removeItem(atPath: run) }
     let first = try CLIHarness.frontier(
-      ["train", "--data", seeds.shardFolder, "--out", run] + FuzzCases.training(steps: 2))
+      ["train", "--data", seeds.shardFolder, "--out", run] + FuzzCases.training(steps: 3))
     try #require(first.status == 0, "\(first.stderr)")
+    try FuzzCases.interruptAfterStepTwo(run)
     let checkpoint = run + "/checkpoints/step-00000002"
     let state = checkpoint + "/state.json"
     let original = try String(contentsOfFile: state, encoding: .utf8)
@@ -224,7 +225,12 @@ import Training
       .write(toFile: state, atomically: true, encoding: .utf8)
     let resume = ["train", "--data", seeds.shardFolder, "--out", run, "--resume"] + FuzzCases.training(steps: 3)
     let stepped = try CLIHarness.frontier(resume)
-    #expect(stepped.status == 1 && stepped.stderr.contains("state.json: says step 1000000000"), "\(stepped.stderr)")
+    // A damaged newest checkpoint is skipped, named with its reason, and the run resumes from the one before
+    // (one writer per run folder: --resume takes the newest checkpoint that checks out).
+    let resumedFromFirst = "resumed from \(run)/checkpoints/step-00000001 at step 1; skipped damaged step-00000002"
+    #expect(stepped.status == 0 && stepped.stdout.contains(resumedFromFirst), "\(stepped.stdout)\(stepped.stderr)")
+    // That run went on to step 3; cut it back to step 2 again, then poison step 2's weights.
+    try FuzzCases.interruptAfterStepTwo(run)
     try original.write(toFile: state, atomically: true, encoding: .utf8)
     let weights = checkpoint + "/model.safetensors"
     let file = try SafetensorsFile(path: weights)
@@ -235,6 +241,9 @@ import Training
     try SafetensorsWriter.write(
       tensors.sorted { $0.key < $1.key }.map { SafetensorsRecord(name: $0.key, tensor: $0.value) }, to: weights)
     let poisoned = try CLIHarness.frontier(resume)
-    #expect(poisoned.status == 1 && poisoned.stderr.contains("model.safetensors: tensor \(name) holds a non-finite"))
+    // Weights whose headers check out are read on resume, and a non-finite value is one clear error.
+    #expect(
+      poisoned.status == 1 && poisoned.stderr.contains("model.safetensors: tensor \(name) holds a non-finite"),
+      "\(poisoned.stderr)")
   }
 }

@@ -102,12 +102,14 @@ enum FuzzedLoader: String, CaseIterable, Sendable, CustomTestStringConvertible {
   @Test(.enabled(if: CLIHarness.hasBinary, CLIHarness.binaryAbsent))
   func mutatedTrainingCheckpointsAreRejectedClearlyOrResumeSanely() throws {
     let seeds = try FuzzSeeds.shared.get()
-    // A two-step run with a checkpoint after each step, written by frontier itself.
+    // A three-step run with a checkpoint after each step, written by frontier itself, then cut back to its
+    // state after step 2 (as if interrupted there), so that resuming with the same settings runs step 3.
     let run = seeds.root + "/training-run"
     try? FileManager.default.removeItem(atPath: run)
     let first = try CLIHarness.frontier(
-      ["train", "--data", seeds.shardFolder, "--out", run] + FuzzCases.training(steps: 2))
+      ["train", "--data", seeds.shardFolder, "--out", run] + FuzzCases.training(steps: 3))
     try #require(first.status == 0, "the seed run failed: \(first.stderr)")
+    try FuzzCases.interruptAfterStepTwo(run)
     var tally = FuzzTally(loader: "training-checkpoint")
     for index in 0..<(40 * FuzzedLoader.scale) {
       var rng = FuzzRandom(seed: 0x5245_5355_4D45 ^ (UInt64(index) &* 0x9E37_79B9_7F4A_7C15))
@@ -299,6 +301,12 @@ enum FuzzCases {
     tally.record(
       FuzzRun.frontier(arguments, naming: ["prompts.jsonl"], check: { FuzzChecks.generated($0, prompts: file) }),
       case: index, mutation: mutation, subprocess: true)
+  }
+
+  /// Removes a three-step run's last checkpoint and exported model, leaving the run as it stood after step 2.
+  static func interruptAfterStepTwo(_ run: String) throws {
+    try FileManager.default.removeItem(atPath: run + "/checkpoints/step-00000003")
+    try? FileManager.default.removeItem(atPath: run + "/model")
   }
 
   /// `frontier train` settings of the tiny fuzz runs.

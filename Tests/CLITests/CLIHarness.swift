@@ -3,6 +3,20 @@ import Testing
 
 /// Runs the built `frontier` executable as a subprocess.
 enum CLIHarness {
+  /// Expects `result` to have ended with `status` and exactly one stderr line containing every one of `words`.
+  static func expectOneLine(
+    _ result: Outcome, status: Int32, mentioning words: [String], _ what: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+  ) {
+    #expect(result.status == status, "\(what): \(result.stderr)", sourceLocation: sourceLocation)
+    #expect(
+      result.stderr.split(separator: "\n").count == 1, "\(what): one line: \(result.stderr)",
+      sourceLocation: sourceLocation)
+    for word in words {
+      #expect(result.stderr.contains(word), "\(what): \(result.stderr)", sourceLocation: sourceLocation)
+    }
+  }
+
   /// The `frontier` binary: `FRONTIER_BINARY`, else beside the test bundle, else `<package>/.build/release`.
   /// Nil when none exists; tests that run it are gated on ``hasBinary`` and skip with ``binaryAbsent``.
   static let binary: String? = {

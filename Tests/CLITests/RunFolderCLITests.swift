@@ -26,19 +26,6 @@ struct RunFolderCLITests {
     try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").count
   }
 
-  static func expectOneLine(
-    _ result: CLIHarness.Outcome, status: Int32, mentioning words: [String], _ what: String,
-    sourceLocation: SourceLocation = #_sourceLocation
-  ) {
-    #expect(result.status == status, "\(what): \(result.stderr)", sourceLocation: sourceLocation)
-    #expect(
-      result.stderr.split(separator: "\n").count == 1, "\(what): one line: \(result.stderr)",
-      sourceLocation: sourceLocation)
-    for word in words {
-      #expect(result.stderr.contains(word), "\(what): \(result.stderr)", sourceLocation: sourceLocation)
-    }
-  }
-
   @Test func aSecondTrainIntoARunningFolderIsRefused() throws {
     let binary = try #require(CLIHarness.binary)
     let folder = try CLIHarness.temporaryFolder()
@@ -63,7 +50,7 @@ struct RunFolderCLITests {
     }
     #expect(first.isRunning && FileManager.default.fileExists(atPath: out + "/train.lock"))
     let second = try CLIHarness.frontier(Self.train(data, out, steps: 2))
-    Self.expectOneLine(
+    CLIHarness.expectOneLine(
       second, status: 1, mentioning: ["another frontier train (pid \(first.processIdentifier))", "another --out"],
       "second writer")
     stop()
@@ -81,13 +68,13 @@ struct RunFolderCLITests {
     let first = try CLIHarness.frontier(Self.train(data, out))
     #expect(first.status == 0, "\(first.stderr)")
     let rerun = try CLIHarness.frontier(Self.train(data, out))
-    Self.expectOneLine(
+    CLIHarness.expectOneLine(
       rerun, status: 1,
       mentioning: ["already holds a run (3 checkpoints up to step-00000006)", "--resume", "--overwrite"],
       "rerun")
     #expect(try Self.lineCount(out + "/metrics.jsonl") == 6, "the refused rerun wrote metrics")
     let both = try CLIHarness.frontier(Self.train(data, out, ["--resume", "--overwrite"]))
-    Self.expectOneLine(both, status: 2, mentioning: ["--resume", "--overwrite"], "both")
+    CLIHarness.expectOneLine(both, status: 2, mentioning: ["--resume", "--overwrite"], "both")
     let over = try CLIHarness.frontier(Self.train(data, out, steps: 4, ["--overwrite"]))
     #expect(over.status == 0, "\(over.stderr)")
     #expect(over.stdout.contains("removed the earlier checkpoints, metrics.jsonl"), "\(over.stdout)")
@@ -132,7 +119,7 @@ struct RunFolderCLITests {
     let out = folder.appendingPathComponent("run").path
     #expect(try CLIHarness.frontier(Self.train(data, out)).status == 0)
     let changed = try CLIHarness.frontier(Self.train(data, out, steps: 8, ["--resume", "--lr", "0.002"]))
-    Self.expectOneLine(
+    CLIHarness.expectOneLine(
       changed, status: 1,
       mentioning: [
         "steps (--steps) is 6 but this run's is 8", "learning rate (--lr) is 0.001 but this run's is 0.002",
@@ -142,7 +129,7 @@ struct RunFolderCLITests {
     try FileManager.default.createDirectory(at: otherFolder, withIntermediateDirectories: true)
     let other = try Self.data(in: otherFolder, "hen")
     let moved = try CLIHarness.frontier(Self.train(other, out, ["--resume"]))
-    Self.expectOneLine(moved, status: 1, mentioning: ["training data (--data)", "other/data"], "other data")
+    CLIHarness.expectOneLine(moved, status: 1, mentioning: ["training data (--data)", "other/data"], "other data")
     let same = try CLIHarness.frontier(Self.train(data, out, ["--resume"]))
     #expect(same.status == 0 && same.stdout.contains("resumed from"), "\(same.stderr)")
   }
@@ -177,7 +164,7 @@ struct RunFolderCLITests {
     try text.replacingOccurrences(of: "\"step\" : 4", with: "\"step\" : 3").write(
       toFile: state, atomically: true, encoding: .utf8)
     let tampered = try CLIHarness.frontier(Self.train(data, out, ["--resume", checkpoints + "/step-00000004"]))
-    Self.expectOneLine(
+    CLIHarness.expectOneLine(
       tampered, status: 1, mentioning: ["step-00000004/state.json", "says step 3 but the folder is step-00000004"],
       "tampered state")
   }

@@ -19,19 +19,6 @@ struct SizeLimitCLITests {
     return path
   }
 
-  static func expectOneLine(
-    _ result: CLIHarness.Outcome, status: Int32, mentioning words: [String], _ what: String,
-    sourceLocation: SourceLocation = #_sourceLocation
-  ) {
-    #expect(result.status == status, "\(what): \(result.stderr)", sourceLocation: sourceLocation)
-    #expect(
-      result.stderr.split(separator: "\n").count == 1, "\(what): one line: \(result.stderr)",
-      sourceLocation: sourceLocation)
-    for word in words {
-      #expect(result.stderr.contains(word), "\(what): \(result.stderr)", sourceLocation: sourceLocation)
-    }
-  }
-
   @Test func generateRefusesAConfigAndATokenLimitBeyondMemory() throws {
     let folder = try CLIHarness.temporaryFolder()
     defer { try? FileManager.default.removeItem(at: folder) }
@@ -40,14 +27,15 @@ struct SizeLimitCLITests {
     let fine = try CLIHarness.frontier(base + ["--max-tokens", "3"])
     #expect(fine.status == 0, "\(fine.stderr)")
     let limit = try CLIHarness.frontier(base + ["--max-tokens", String(Int.max)])
-    Self.expectOneLine(limit, status: 2, mentioning: ["--max-tokens \(Int.max)", "of physical memory"], "max-tokens")
+    CLIHarness.expectOneLine(
+      limit, status: 2, mentioning: ["--max-tokens \(Int.max)", "of physical memory"], "max-tokens")
 
     let url = URL(fileURLWithPath: model + "/config.json")
     var json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any] ?? [:]
     json["vocab_size"] = 10_000_000_000
     try JSONSerialization.data(withJSONObject: json).write(to: url)
     let huge = try CLIHarness.frontier(base + ["--max-tokens", "3"])
-    Self.expectOneLine(
+    CLIHarness.expectOneLine(
       huge, status: 1, mentioning: ["config.json", "vocab_size 10000000000", "hidden_size 16", "of physical memory"],
       "vocab_size")
   }
@@ -69,7 +57,7 @@ struct SizeLimitCLITests {
     for (index, (arguments, words)) in cases.enumerated() {
       let out = folder.appendingPathComponent("run-\(index)").path
       let result = try CLIHarness.frontier(common + arguments + ["--out", out])
-      Self.expectOneLine(result, status: 2, mentioning: words + ["of physical memory"], "\(arguments)")
+      CLIHarness.expectOneLine(result, status: 2, mentioning: words + ["of physical memory"], "\(arguments)")
       #expect(!FileManager.default.fileExists(atPath: out))
     }
   }

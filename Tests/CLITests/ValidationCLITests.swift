@@ -5,20 +5,6 @@ import Testing
 /// command-line mistake and 1 for a file problem, and nothing written.
 @Suite(.enabled(if: CLIHarness.hasBinary, CLIHarness.binaryAbsent))
 struct ValidationCLITests {
-  /// Expects `result` to have failed with `status` and one stderr line containing every one of `words`.
-  static func expectRefusal(
-    _ result: CLIHarness.Outcome, status: Int32, mentioning words: [String], _ what: String,
-    sourceLocation: SourceLocation = #_sourceLocation
-  ) {
-    #expect(result.status == status, "\(what): \(result.stderr)", sourceLocation: sourceLocation)
-    #expect(
-      result.stderr.split(separator: "\n").count == 1, "\(what): one line: \(result.stderr)",
-      sourceLocation: sourceLocation)
-    for word in words {
-      #expect(result.stderr.contains(word), "\(what): \(result.stderr)", sourceLocation: sourceLocation)
-    }
-  }
-
   @Test func trainRefusesSettingsThatCannotWork() throws {
     let folder = try CLIHarness.temporaryFolder()
     defer { try? FileManager.default.removeItem(at: folder) }
@@ -38,7 +24,7 @@ struct ValidationCLITests {
     for (index, (arguments, option)) in cases.enumerated() {
       let out = folder.appendingPathComponent("run-\(index)").path
       let result = try CLIHarness.frontier(common + arguments + ["--out", out])
-      Self.expectRefusal(result, status: 2, mentioning: [option], "\(arguments)")
+      CLIHarness.expectOneLine(result, status: 2, mentioning: [option], "\(arguments)")
       #expect(!FileManager.default.fileExists(atPath: out), "\(arguments) wrote \(out)")
     }
   }
@@ -55,11 +41,11 @@ struct ValidationCLITests {
       "train", "--data", data, "--layers", "1", "--heads", "2", "--width", "16", "--context", "16", "--steps", "1",
       "--out", file,
     ])
-    Self.expectRefusal(train, status: 1, mentioning: ["--out", "notes.txt", "is an existing file"], "train")
+    CLIHarness.expectOneLine(train, status: 1, mentioning: ["--out", "notes.txt", "is an existing file"], "train")
     let prepare = try CLIHarness.frontier([
       "prepare", "--input", folder.appendingPathComponent("tiny.txt").path, "--out", file,
     ])
-    Self.expectRefusal(prepare, status: 1, mentioning: ["--out", "is an existing file"], "prepare")
+    CLIHarness.expectOneLine(prepare, status: 1, mentioning: ["--out", "is an existing file"], "prepare")
     #expect(try String(contentsOfFile: file, encoding: .utf8) == "keep me\n")
   }
 
@@ -74,14 +60,14 @@ struct ValidationCLITests {
     #expect(trained.status == 0, "\(trained.stderr)")
 
     let encode = try CLIHarness.frontier(["tokenize", "encode", "--tokenizer", tokenizer])
-    Self.expectRefusal(encode, status: 2, mentioning: ["no text"], "encode without text")
+    CLIHarness.expectOneLine(encode, status: 2, mentioning: ["no text"], "encode without text")
     #expect(encode.stdout.isEmpty)
 
     let repeated = folder.appendingPathComponent("repeated.json").path
     let twice = try CLIHarness.frontier([
       "tokenize", "train", "--vocab", "300", "--special", "<|a|>,<|b|>,<|a|>", "--out", repeated, text,
     ])
-    Self.expectRefusal(twice, status: 2, mentioning: ["<|a|>", "twice"], "repeated special")
+    CLIHarness.expectOneLine(twice, status: 2, mentioning: ["<|a|>", "twice"], "repeated special")
     #expect(!FileManager.default.fileExists(atPath: repeated))
 
     // The output's folder is checked before the inputs are read and the merges learned.
@@ -89,10 +75,10 @@ struct ValidationCLITests {
     let unwritable = try CLIHarness.frontier([
       "tokenize", "train", "--vocab", "300", "--out", missing, folder.appendingPathComponent("absent.txt").path,
     ])
-    Self.expectRefusal(
+    CLIHarness.expectOneLine(
       unwritable, status: 1, mentioning: ["--out", "no-such-folder", "does not exist"], "missing folder")
     let intoFolder = try CLIHarness.frontier(["tokenize", "train", "--vocab", "300", "--out", folder.path, text])
-    Self.expectRefusal(intoFolder, status: 1, mentioning: ["--out", "is a folder"], "folder as --out")
+    CLIHarness.expectOneLine(intoFolder, status: 1, mentioning: ["--out", "is a folder"], "folder as --out")
   }
 
   @Test(.enabled(if: GenerateCLITests.setup() != nil, "needs llama2c/stories260K.bin and the frontier binary"))
@@ -104,7 +90,7 @@ struct ValidationCLITests {
     let result = try CLIHarness.frontier([
       "inheritune", "--parent", model, "--layers", "2", "--steps", "-1", "--out", out,
     ])
-    Self.expectRefusal(result, status: 2, mentioning: ["--steps", "-1"], "negative steps")
+    CLIHarness.expectOneLine(result, status: 2, mentioning: ["--steps", "-1"], "negative steps")
     #expect(!FileManager.default.fileExists(atPath: out))
   }
 
